@@ -1,0 +1,105 @@
+"""One batching mechanism for the offline scan, live streams and the HTTP service.
+
+Callers from any thread `submit` single items and get a `Future`; a worker
+thread groups pending items into batches bounded by `max_batch_size` and
+`max_wait_s` (the latency bound), runs `fn` once per batch, and routes each
+output back to its future. Items from many segments and many concurrent
+streams therefore share model calls, which is where GPUs earn their keep.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any, Callable, Iterable, Sequence
+
+BatchFn = Callable[[Sequence[Any]], Sequence[Any]]
+
+_STOP = object()
+
+
+class Batcher:
+    def __init__(self, fn: BatchFn, *, max_batch_size: int = 8, max_wait_s: float = 0.01,
+                 name: str = "batcher") -> None:
+        if max_batch_size < 1:
+            raise ValueError("max_batch_size must be >= 1")
+        self._fn = fn
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_s
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._closed = False
+        self.batches_run = 0
+        self.items_run = 0
+        self._thread.start()
+
+    def submit(self, item: Any) -> Future:
+        if self._closed:
+            raise RuntimeError("batcher is closed")
+        future: Future = Future()
+        self._queue.put((item, future))
+        return future
+
+    def map(self, items: Iterable[Any]) -> list[Any]:
+        """Submit all items, wait for all outputs, return them in order."""
+        futures = [self.submit(item) for item in items]
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    def __enter__(self) -> "Batcher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _collect(self, first: tuple) -> tuple[list[tuple], bool]:
+        batch = [first]
+        deadline = time.monotonic() + self.max_wait_s
+        while len(batch) < self.max_batch_size:
+            remaining = deadline - time.monotonic()
+            try:
+                entry = self._queue.get(timeout=max(remaining, 0)) if remaining > 0 \
+                    else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if entry is _STOP:
+                return batch, True
+            batch.append(entry)
+        return batch, False
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch, stop = self._collect(first)
+            items = [item for item, _ in batch]
+            try:
+                outputs = list(self._fn(items))
+                if len(outputs) != len(items):
+                    raise RuntimeError(
+                        f"batch function returned {len(outputs)} outputs for {len(items)} items")
+            except BaseException as error:  # route the failure to every waiting caller
+                for _, future in batch:
+                    future.set_exception(error)
+                continue
+            self.batches_run += 1
+            self.items_run += len(items)
+            for (_, future), output in zip(batch, outputs):
+                future.set_result(output)
+        # Fail whatever is still queued after close, rather than leave callers hanging.
+        while True:
+            try:
+                entry = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if entry is not _STOP:
+                entry[1].set_exception(RuntimeError("batcher closed before the item ran"))

@@ -1,0 +1,226 @@
+"""The result model: what a scan was given, what it found, and how it went.
+
+Reports are evidence a platform keeps (Article 9), so this model is
+versioned and stable: add fields, never rename them, and bump
+`SCHEMA_VERSION` on any change a reader would notice.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = "1.0"
+
+
+class FindingKind(str, Enum):
+    absolute_term = "absolute_term"
+    false_efficacy = "false_efficacy"
+    false_price = "false_price"
+    fake_data = "fake_data"
+    misleading_claim = "misleading_claim"
+    negative_list_product = "negative_list_product"
+    offplatform_lure = "offplatform_lure"
+    qr_code = "qr_code"
+    synthetic_voice = "synthetic_voice"
+    synthetic_avatar = "synthetic_avatar"
+    undisclosed_synthetic_media = "undisclosed_synthetic_media"
+    unsuitable_attire = "unsuitable_attire"
+    minor_protection = "minor_protection"
+
+
+class Modality(str, Enum):
+    speech = "speech"
+    onscreen_text = "onscreen_text"
+    cover = "cover"
+    title = "title"
+    profile = "profile"
+    frame = "frame"
+    audio = "audio"
+
+
+class Severity(str, Enum):
+    """Ordered from harmless to gravest; compare with `.rank`."""
+
+    info = "info"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_ORDER.index(self)
+
+
+_SEVERITY_ORDER = list(Severity)
+
+
+class Action(str, Enum):
+    """The graded measures of Articles 10 and 14, mildest first."""
+
+    none = "none"
+    popup_prompt = "popup_prompt"
+    violation_warning = "violation_warning"
+    traffic_restriction = "traffic_restriction"
+    suspension = "suspension"
+
+    @property
+    def rank(self) -> int:
+        return list(Action).index(self)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+
+class Box(_Model):
+    """Pixel box in the frame it was found in: (x0, y0) top-left, (x1, y1) bottom-right."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Box":
+        if self.x1 < self.x0 or self.y1 < self.y0:
+            raise ValueError(f"box corners out of order: {self}")
+        return self
+
+
+class TextSpan(_Model):
+    """A character span [start, end) inside `text` (the text as it was read or heard)."""
+
+    text: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+    @property
+    def matched(self) -> str:
+        return self.text[self.start:self.end]
+
+    @model_validator(mode="after")
+    def _inside(self) -> "TextSpan":
+        if not (self.start <= self.end <= len(self.text)):
+            raise ValueError(f"span [{self.start}, {self.end}) outside text of length {len(self.text)}")
+        return self
+
+
+class Evidence(_Model):
+    """Where a finding was seen or heard; only the parts that apply are set."""
+
+    text: TextSpan | None = None
+    frame_index: int | None = None
+    box: Box | None = None
+    audio_span: tuple[float, float] | None = None
+    payload: str | None = None  # e.g. a decoded QR code
+    thumbnail: str | None = None  # path relative to the report folder
+    matched_term: str | None = None  # the lexicon entry or prompt that matched
+    category: str | None = None  # e.g. negative-list category id
+
+
+class Finding(_Model):
+    kind: FindingKind
+    modality: Modality
+    t_start: float | None = None  # broadcast seconds; None for title, profile, cover
+    t_end: float | None = None
+    evidence: Evidence = Field(default_factory=Evidence)
+    score: float = Field(ge=0.0, le=1.0)
+    model: str
+    model_version: str
+    articles: list[str] = Field(default_factory=list)
+    severity: Severity = Severity.medium
+    action: Action = Action.none
+    message: str = ""  # one human sentence: what is wrong
+
+
+class TextItem(_Model):
+    """One piece of text that analyzers read or heard, for the text analyzer and the report."""
+
+    modality: Modality
+    text: str
+    t_start: float | None = None
+    t_end: float | None = None
+    frame_index: int | None = None
+    box: Box | None = None
+    source: str = ""  # the analyzer that produced it
+    words: list[tuple[str, float, float]] | None = None  # word timings, speech only
+
+
+class Product(_Model):
+    name: str
+    category: str | None = None
+    price: float | None = None
+    description: str = ""
+
+
+class Broadcast(_Model):
+    source: str
+    title: str = ""
+    cover: str | None = None
+    account_name: str = ""
+    profile: str = ""
+    products: list[Product] = Field(default_factory=list)
+
+
+class AnalyzerStatus(_Model):
+    name: str
+    state: Literal["ran", "skipped", "failed"]
+    reason: str = ""
+    model: str = ""
+    model_version: str = ""
+    items: int = 0
+    seconds: float = 0.0
+
+
+class MediaStatus(_Model):
+    state: Literal["complete", "partial", "failed", "none"]
+    duration_s: float = 0.0
+    segments: int = 0
+    frames: int = 0
+    message: str = ""
+    stopped_at: float | None = None
+
+
+class Verdict(_Model):
+    severity: Severity
+    action: Action
+    by_article: dict[str, int] = Field(default_factory=dict)
+    by_kind: dict[str, int] = Field(default_factory=dict)
+
+
+class Report(_Model):
+    schema_version: str = SCHEMA_VERSION
+    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    tool_version: str = ""
+    broadcast: Broadcast
+    media: MediaStatus = Field(default_factory=lambda: MediaStatus(state="none"))
+    findings: list[Finding] = Field(default_factory=list)
+    texts: list[TextItem] = Field(default_factory=list)
+    analyzers: list[AnalyzerStatus] = Field(default_factory=list)
+    verdict: Verdict | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return self.model_dump_json(indent=indent)
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> "Report":
+        return cls.model_validate_json(data)
+
+
+def report_json_schema() -> dict:
+    """The JSON Schema of `Report`, for consumers in other languages."""
+    return Report.model_json_schema()
+
+
+def write_json_schema(path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(report_json_schema(), indent=2, ensure_ascii=False), encoding="utf-8")
+    return path
