@@ -8,8 +8,8 @@ versioned and stable: add fields, never rename them, and bump
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import datetime, UTC
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 SCHEMA_VERSION = "1.0"
 
 
-class FindingKind(str, Enum):
+class FindingKind(StrEnum):
     absolute_term = "absolute_term"
     false_efficacy = "false_efficacy"
     false_price = "false_price"
@@ -34,7 +34,7 @@ class FindingKind(str, Enum):
     minor_protection = "minor_protection"
 
 
-class Modality(str, Enum):
+class Modality(StrEnum):
     speech = "speech"
     onscreen_text = "onscreen_text"
     cover = "cover"
@@ -44,7 +44,7 @@ class Modality(str, Enum):
     audio = "audio"
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """Ordered from harmless to gravest; compare with `.rank`."""
 
     info = "info"
@@ -61,7 +61,7 @@ class Severity(str, Enum):
 _SEVERITY_ORDER = list(Severity)
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """The graded measures of Articles 10 and 14, mildest first."""
 
     none = "none"
@@ -197,7 +197,7 @@ class Verdict(_Model):
 
 class Report(_Model):
     schema_version: str = SCHEMA_VERSION
-    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     tool_version: str = ""
     broadcast: Broadcast
     media: MediaStatus = Field(default_factory=lambda: MediaStatus(state="none"))

@@ -13,7 +13,8 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 BatchFn = Callable[[Sequence[Any]], Sequence[Any]]
 
@@ -93,7 +94,7 @@ class Batcher:
                 continue
             self.batches_run += 1
             self.items_run += len(items)
-            for (_, future), output in zip(batch, outputs):
+            for (_, future), output in zip(batch, outputs, strict=True):
                 future.set_result(output)
         # Fail whatever is still queued after close, rather than leave callers hanging.
         while True:

@@ -1,0 +1,175 @@
+"""Writes a scan's `report.json`, thumbnails and a self-contained `report.html`.
+
+The HTML is for people who review a broadcast: a verdict, the timeline of
+findings, frames with their boxes, the transcript with the offending spans
+highlighted, the cover, and a per-article summary. All heavy lifting is done
+here in Python so the template stays declarative.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from liveinspect.pipelines.evidence import EvidenceStore
+from liveinspect.schema import Finding, Modality, Report, Severity, TextItem
+
+TIMELINE_LANES = [Modality.speech, Modality.onscreen_text, Modality.frame, Modality.audio]
+
+
+@dataclass
+class ReportFiles:
+    json: Path
+    html: Path
+
+
+def write_report(report: Report, evidence: EvidenceStore, out_dir: str | Path,
+                 policy=None) -> ReportFiles:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    thumbs = evidence.write(out)
+    for finding in report.findings:
+        key = "cover" if finding.modality is Modality.cover else \
+            f"frame:{finding.evidence.frame_index}" if finding.evidence.frame_index is not None else None
+        if key in thumbs:
+            finding.evidence.thumbnail = thumbs[key]
+    json_path = out / "report.json"
+    json_path.write_text(report.to_json(), encoding="utf-8")
+    html_path = out / "report.html"
+    html_path.write_text(render_html(report, evidence, thumbs, policy), encoding="utf-8")
+    return ReportFiles(json_path, html_path)
+
+
+def render_html(report: Report, evidence: EvidenceStore, thumbs: dict[str, str], policy=None) -> str:
+    env = Environment(loader=PackageLoader("liveinspect.report", "templates"),
+                      autoescape=select_autoescape(["html", "jinja"]))
+    template = env.get_template("report.html.jinja")
+    numbered = list(enumerate(report.findings, start=1))
+    return template.render(
+        report=report,
+        findings=numbered,
+        timeline=_timeline(report, numbered),
+        texts=_texts_with_highlights(report.texts, report.findings),
+        frames=_frame_cards(numbered, evidence, thumbs),
+        cover=_cover_card(numbered, evidence, thumbs),
+        articles=_article_rows(report.findings, policy),
+        severities=[s.value for s in Severity],
+    )
+
+
+def _timeline(report: Report, numbered: list[tuple[int, Finding]]) -> dict:
+    duration = max([report.media.duration_s] + [f.t_end or f.t_start or 0 for _, f in numbered] + [1.0])
+    marks = []
+    for number, finding in numbered:
+        if finding.t_start is None or finding.modality not in TIMELINE_LANES:
+            continue
+        end = finding.t_end if finding.t_end is not None else finding.t_start
+        marks.append({
+            "number": number,
+            "lane": TIMELINE_LANES.index(finding.modality),
+            "x": 100.0 * finding.t_start / duration,
+            "width": max(100.0 * (end - finding.t_start) / duration, 0.6),
+            "severity": finding.severity.value,
+            "label": f"#{number} {finding.kind.value} {finding.t_start:.1f}-{end:.1f}s",
+        })
+    ticks = _ticks(duration)
+    return {"duration": duration, "lanes": [m.value for m in TIMELINE_LANES], "marks": marks,
+            "ticks": [{"x": 100.0 * t / duration, "label": _clock(t)} for t in ticks]}
+
+
+def _ticks(duration: float) -> list[float]:
+    step = next(s for s in (5, 10, 30, 60, 300, 600, 1800, 3600, 7200) if duration / s <= 12)
+    return [float(t) for t in range(0, int(duration) + 1, step)]
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _texts_with_highlights(texts: list[TextItem], findings: list[Finding]) -> list[dict]:
+    spans_by_text: dict[tuple, list[tuple[int, int, str, str]]] = defaultdict(list)
+    for finding in findings:
+        span = finding.evidence.text
+        if span is not None:
+            spans_by_text[(finding.modality, span.text)].append(
+                (span.start, span.end, finding.severity.value, finding.kind.value))
+    rows = []
+    for item in texts:
+        spans = sorted(set(spans_by_text.get((item.modality, item.text), [])))
+        rows.append({"item": item, "html": _highlight(item.text, spans), "flagged": bool(spans)})
+    return rows
+
+
+def _highlight(text: str, spans: list[tuple[int, int, str, str]]) -> Markup:
+    parts, cursor = [], 0
+    for start, end, severity, kind in spans:
+        if start < cursor:  # overlapping spans: the first one wins the markup
+            continue
+        parts.append(html.escape(text[cursor:start]))
+        parts.append(f'<mark class="sev-{severity}" title="{html.escape(kind)}">'
+                     f"{html.escape(text[start:end])}</mark>")
+        cursor = end
+    parts.append(html.escape(text[cursor:]))
+    return Markup("".join(parts))
+
+
+def _boxes(numbered: list[tuple[int, Finding]]) -> list[dict]:
+    return [{"number": n, "severity": f.severity.value, "kind": f.kind.value,
+             "x": f.evidence.box.x0, "y": f.evidence.box.y0,
+             "w": f.evidence.box.x1 - f.evidence.box.x0, "h": f.evidence.box.y1 - f.evidence.box.y0}
+            for n, f in numbered if f.evidence.box is not None]
+
+
+def _frame_cards(numbered, evidence: EvidenceStore, thumbs: dict[str, str]) -> list[dict]:
+    by_frame: dict[int, list[tuple[int, Finding]]] = defaultdict(list)
+    for number, finding in numbered:
+        if finding.evidence.frame_index is not None and finding.modality is not Modality.cover:
+            by_frame[finding.evidence.frame_index].append((number, finding))
+    cards = []
+    for index, group in sorted(by_frame.items()):
+        thumb = evidence.frames.get(index)
+        if thumb is None:
+            continue
+        cards.append({"index": index, "src": thumbs[f"frame:{index}"], "width": thumb.width,
+                      "height": thumb.height, "t": group[0][1].t_start, "boxes": _boxes(group),
+                      "findings": group})
+    return cards
+
+
+def _cover_card(numbered, evidence: EvidenceStore, thumbs: dict[str, str]) -> dict | None:
+    thumb = evidence.stills.get("cover")
+    if thumb is None:
+        return None
+    group = [(n, f) for n, f in numbered if f.modality is Modality.cover]
+    return {"src": thumbs["cover"], "width": thumb.width, "height": thumb.height,
+            "boxes": _boxes(group), "findings": group}
+
+
+def _article_rows(findings: list[Finding], policy) -> list[dict]:
+    rows: dict[str, dict] = {}
+    for finding in findings:
+        for ref in finding.articles:
+            row = rows.setdefault(ref, {"ref": ref, "count": 0, "worst": Severity.info,
+                                        "kinds": set(), "summary": _article_summary(policy, ref)})
+            row["count"] += 1
+            row["kinds"].add(finding.kind.value)
+            if finding.severity.rank > row["worst"].rank:
+                row["worst"] = finding.severity
+    return sorted(rows.values(), key=lambda r: (-r["worst"].rank, -r["count"], r["ref"]))
+
+
+def _article_summary(policy, ref: str) -> str:
+    if policy is None:
+        return ""
+    try:
+        article = policy.article(ref)
+    except Exception:  # noqa: BLE001 - an unknown ref still gets its row
+        return ""
+    return f"{getattr(article, 'summary_en', '')} / {getattr(article, 'summary_zh', '')}"
