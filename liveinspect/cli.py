@@ -60,6 +60,10 @@ def _scan_and_write(broadcast: Broadcast, args: argparse.Namespace) -> int:
         print(result.report.to_json())
     else:
         _print_summary(result.report, files.html)
+    if result.report.media.state == "failed":
+        # The report still holds what the title, profile and cover gave; the source itself did not decode.
+        print(f"liveinspect: error: {result.report.media.message}", file=sys.stderr)
+        return EXIT_ERROR
     threshold = Severity(args.fail_on).rank
     reached = any(f.severity.rank >= threshold for f in result.report.findings)
     return EXIT_FINDINGS if reached else EXIT_CLEAN
