@@ -2,22 +2,31 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# Debian packages the tests use: CJK fonts to render banners for OCR, espeak-ng for synthetic speech.
+SYSTEM_PACKAGES := fonts-noto-cjk espeak-ng
 
-.PHONY: install demo test lint clean
+.PHONY: install system-deps demo test lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "please install: sudo apt-get install $$missing" >&2; exit 1; fi; \
+	fi
+
 demo: install
 	$(VENV)/bin/liveinspect demo --out out/demo
 
-test: install
+test: install system-deps
 	$(PY) -m pytest
 
 lint: install
