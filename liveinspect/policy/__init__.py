@@ -1,1 +1,14 @@
-"""liveinspect.policy"""
+"""The regulation as data: articles, negative list, claim lexicons, action ladder.
+
+    from liveinspect.policy import load_policy
+    policy = load_policy()                       # the shipped YAML files
+    policy = load_policy(claims="my_claims.yaml")  # replace any of the four files
+"""
+
+from liveinspect.errors import PolicyError
+from liveinspect.policy.loader import default_policy_path, load_policy
+from liveinspect.policy.models import Article, Category, Lexicon, Term, Variant
+from liveinspect.policy.policy import Policy
+
+__all__ = ["Article", "Category", "Lexicon", "Policy", "PolicyError", "Term", "Variant",
+           "default_policy_path", "load_policy"]

@@ -1,0 +1,234 @@
+"""The text analyzer: claims and negative-list products in transcripts, OCR, titles, profiles.
+
+Lexicon matching over normalized text always runs. An optional
+`ClaimClassifier` adds what the lexicon misses: a sentence the classifier
+flags above the threshold with no lexicon hit of that kind becomes a
+finding of its own, and a lexicon hit the classifier agrees with gets a
+higher score. Findings point at the original text (character span), its
+time (narrowed to the spoken words when word timings exist) and its frame
+and box (OCR).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Protocol, runtime_checkable
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from liveinspect.errors import LiveInspectError
+from liveinspect.schema import Evidence, Finding, FindingKind, Modality, TextItem, TextSpan
+from liveinspect.text.lexicon import LexiconMatch, LexiconMatcher, collapse_overlaps
+from liveinspect.text.spans import split_sentences, time_of_span, word_char_spans
+
+CLASSIFIER_LABELS = ["absolute_term", "false_efficacy", "false_price", "fake_data",
+                     "negative_list_product", "offplatform_lure", "compliant"]
+COMPLIANT = "compliant"
+
+_MESSAGES = {
+    FindingKind.absolute_term: "Uses the absolute term “{x}”, which the Advertising Law bans in advertising.",
+    FindingKind.false_efficacy: "Claims a medical or efficacy effect (“{x}”) that ordinary "
+                                "goods may not claim.",
+    FindingKind.false_price: "Makes a false price or scarcity claim: “{x}”.",
+    FindingKind.fake_data: "Boasts sales or audience figures (“{x}”) that may be fabricated.",
+    FindingKind.misleading_claim: "Promises guaranteed results or returns (“{x}”), a misleading claim.",
+    FindingKind.offplatform_lure: "Lures viewers to an off-platform contact or private deal: “{x}”.",
+}
+
+
+@runtime_checkable
+class ClaimClassifier(Protocol):
+    """A sentence classifier over `CLASSIFIER_LABELS` (or a subset including 'compliant').
+
+    `predict_proba(texts)` returns an array of shape (len(texts), len(labels))
+    whose rows are probabilities.
+    """
+
+    labels: list[str]
+    name: str
+    version: str
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _agreeing_score(lexicon_score: float, probability: float) -> float:
+    # Two independent signals: the chance both are wrong is the product of their errors.
+    return 1.0 - (1.0 - lexicon_score) * (1.0 - probability)
+
+
+class TextAnalyzer:
+    """Findings in text items; see the module docstring."""
+
+    name = "text"
+
+    def __init__(self, policy=None, classifier: ClaimClassifier | None = None,
+                 classifier_threshold: float = 0.5, *, batch_size: int = 64) -> None:
+        if policy is None:
+            from liveinspect.policy import load_policy
+
+            policy = load_policy()
+        if not 0.0 < classifier_threshold <= 1.0:
+            raise LiveInspectError(f"classifier_threshold must be in (0, 1], got {classifier_threshold}")
+        if classifier is not None:
+            unknown = [label for label in classifier.labels if label not in CLASSIFIER_LABELS]
+            if unknown:
+                raise LiveInspectError(f"classifier {classifier.name!r} has unknown labels {unknown}; "
+                                       f"expected a subset of {CLASSIFIER_LABELS}")
+        self.policy = policy
+        self.classifier = classifier
+        self.classifier_threshold = classifier_threshold
+        self.batch_size = batch_size
+        self.matcher = LexiconMatcher.from_policy(policy)
+
+    @property
+    def model_name(self) -> str:
+        return "lexicon" if self.classifier is None else f"lexicon+{self.classifier.name}"
+
+    @property
+    def model_version(self) -> str:
+        if self.classifier is None:
+            return self.policy.version
+        return f"{self.policy.version}+{self.classifier.version}"
+
+    def analyze_text(self, text: str, modality: Modality = Modality.title) -> list[Finding]:
+        return self.analyze([TextItem(modality=modality, text=text, source="text")])
+
+    def analyze(self, items: Sequence[TextItem]) -> list[Finding]:
+        """Findings for every item, in item order, then by position in the text."""
+        items = list(items)
+        per_item = [collapse_overlaps(self.matcher.match(item.text))
+                    for item in tqdm(items, desc="text", unit="item", disable=len(items) < 2000)]
+        findings_per_item = [[self._lexicon_finding(item, m) for m in matches]
+                             for item, matches in zip(items, per_item, strict=True)]
+        if self.classifier is not None:
+            self._combine_with_classifier(items, findings_per_item)
+        findings = []
+        for item_findings in findings_per_item:
+            findings.extend(sorted(item_findings, key=lambda f: (f.evidence.text.start,
+                                                                  f.evidence.text.end,
+                                                                  f.kind.value)))
+        return findings
+
+    # --- building findings -------------------------------------------
+
+    def _finding(self, item: TextItem, *, kind: FindingKind, start: int, end: int,
+                 score: float, model: str, model_version: str, message: str,
+                 matched_term: str | None = None, category: str | None = None) -> Finding:
+        t_start, t_end = item.t_start, item.t_end
+        if item.words:
+            spoken = time_of_span(start, end, word_char_spans(item.text, item.words))
+            if spoken is not None:
+                t_start, t_end = spoken
+        severity = self.policy.severity_for(kind, score, category)
+        return Finding(
+            kind=kind, modality=item.modality, t_start=t_start, t_end=t_end,
+            evidence=Evidence(text=TextSpan(text=item.text, start=start, end=end),
+                              frame_index=item.frame_index, box=item.box,
+                              matched_term=matched_term, category=category),
+            score=round(float(score), 4), model=model, model_version=model_version,
+            articles=self.policy.articles_for(kind, category), severity=severity,
+            action=self.policy.action_for(severity), message=message)
+
+    def _lexicon_finding(self, item: TextItem, match: LexiconMatch) -> Finding:
+        quoted = _shorten(item.text[match.start:match.end])
+        if match.kind is FindingKind.negative_list_product and match.category:
+            name = self.policy.category(match.category).name
+            message = (f"Mentions {name.en} ({name.zh}): “{quoted}”, which may not be "
+                       f"sold or promoted in a live stream.")
+        else:
+            message = _MESSAGES.get(match.kind, "Matches the {k} lexicon: “{x}”.").format(
+                x=quoted, k=match.kind.value)
+        return self._finding(item, kind=match.kind, start=match.start, end=match.end,
+                             score=match.score, model="lexicon", model_version=self.policy.version,
+                             message=message, matched_term=match.term, category=match.category)
+
+    # --- the classifier -------------------------------------------------
+
+    def _predict(self, sentences: list[str]) -> np.ndarray:
+        labels = self.classifier.labels
+        rows = []
+        for start in range(0, len(sentences), self.batch_size):
+            batch = sentences[start:start + self.batch_size]
+            probabilities = np.asarray(self.classifier.predict_proba(batch), dtype=np.float64)
+            if probabilities.shape != (len(batch), len(labels)):
+                raise LiveInspectError(
+                    f"classifier {self.classifier.name!r} returned shape {probabilities.shape}, "
+                    f"expected {(len(batch), len(labels))}")
+            rows.append(probabilities)
+        return np.concatenate(rows) if rows else np.zeros((0, len(labels)))
+
+    def _combine_with_classifier(self, items: list[TextItem],
+                                 findings_per_item: list[list[Finding]]) -> None:
+        sentence_spans = [split_sentences(item.text) for item in items]
+        flat = [(i, s, e) for i, spans in enumerate(sentence_spans) for s, e in spans]
+        probabilities = self._predict([items[i].text[s:e] for i, s, e in flat])
+        classifier = self.classifier
+        for (index, start, end), row in zip(flat, probabilities, strict=True):
+            item, findings = items[index], findings_per_item[index]
+            for label, probability in zip(classifier.labels, row, strict=True):
+                if label == COMPLIANT or probability < self.classifier_threshold:
+                    continue
+                kind = FindingKind(label)
+                agreeing = [n for n, f in enumerate(findings)
+                            if f.kind is kind and f.model.startswith("lexicon")
+                            and f.evidence.text.start < end and f.evidence.text.end > start]
+                for n in agreeing:
+                    findings[n] = self._boosted(findings[n], float(probability))
+                if not agreeing:
+                    findings.append(self._finding(
+                        item, kind=kind, start=start, end=end, score=float(probability),
+                        model=classifier.name, model_version=classifier.version,
+                        message=(f"The {classifier.name} classifier rates this sentence as "
+                                 f"{kind.value} ({probability:.2f}): "
+                                 f"“{_shorten(item.text[start:end])}”.")))
+
+    def _boosted(self, finding: Finding, probability: float) -> Finding:
+        score = round(_agreeing_score(finding.score, probability), 4)
+        if score <= finding.score:
+            return finding
+        severity = self.policy.severity_for(finding.kind, score, finding.evidence.category)
+        return finding.model_copy(update={
+            "score": score, "severity": severity, "action": self.policy.action_for(severity),
+            "model": f"lexicon+{self.classifier.name}",
+            "model_version": f"{finding.model_version}+{self.classifier.version}"})
+
+
+def _parse_line(number: int, line: str) -> TextItem:
+    text = line.rstrip("\r\n")
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = None
+        if isinstance(data, dict):
+            try:
+                return TextItem.model_validate(data)
+            except ValueError as error:
+                raise LiveInspectError(f"line {number}: not a valid TextItem: {error}") from error
+    return TextItem(modality=Modality.title, text=text, source="cli")
+
+
+def run_text_command(lines: Iterable[str], policy=None, *,
+                     analyzer: TextAnalyzer | None = None) -> Iterator[dict]:
+    """For `liveinspect text`: one JSON-ready dict per input line.
+
+    A line is plain text (checked as a title) or a JSON TextItem object
+    (`{"modality": "speech", "text": ..., "t_start": ...}`). Each result has
+    the line number, the text, its findings and the policy's verdict on them.
+    """
+    analyzer = analyzer or TextAnalyzer(policy=policy)
+    for number, line in enumerate(lines, start=1):
+        item = _parse_line(number, line)
+        findings = analyzer.analyze([item])
+        yield {"line": number, "text": item.text, "modality": item.modality.value,
+               "findings": [f.model_dump(mode="json") for f in findings],
+               "verdict": analyzer.policy.verdict(findings).model_dump(mode="json")}
+
+
+__all__ = ["CLASSIFIER_LABELS", "ClaimClassifier", "TextAnalyzer", "run_text_command"]

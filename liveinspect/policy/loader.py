@@ -1,0 +1,106 @@
+"""Load the policy YAML files: the shipped defaults or the user's own."""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+from threading import Lock
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from liveinspect.errors import PolicyError
+from liveinspect.policy.models import ArticlesFile, ClaimsFile, LadderFile, NegativeListFile
+from liveinspect.policy.policy import Policy
+
+PathLike = str | Path
+_FileModel = TypeVar("_FileModel", bound=BaseModel)
+
+_FILES: dict[str, type[BaseModel]] = {
+    "articles": ArticlesFile,
+    "negative_list": NegativeListFile,
+    "claims": ClaimsFile,
+    "ladder": LadderFile,
+}
+
+_cache: dict[tuple, Policy] = {}
+_cache_lock = Lock()
+
+
+def default_policy_path(name: str) -> Path:
+    """Where the shipped file `name` ('articles', 'negative_list', 'claims', 'ladder') lies."""
+    if name not in _FILES:
+        raise PolicyError(f"unknown policy file {name!r}; known: {', '.join(_FILES)}")
+    return Path(str(resources.files("liveinspect.policy").joinpath(f"{name}.yaml")))
+
+
+def _location(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def _read(path: Path, model: type[_FileModel]) -> tuple[_FileModel, bytes]:
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise PolicyError(f"{path}: cannot read policy file: {error.strerror or error}") from error
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        raise PolicyError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise PolicyError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return model.model_validate(data), raw
+    except ValidationError as error:
+        problems = "; ".join(f"field {_location(e['loc'])}: {e['msg']}" for e in error.errors())
+        raise PolicyError(f"{path}: {problems}") from error
+
+
+def _check_category_articles(path: Path, negative_list: NegativeListFile,
+                             articles: ArticlesFile) -> None:
+    known = {a.ref for a in articles.articles}
+    for index, category in enumerate(negative_list.categories):
+        unknown = [ref for ref in category.articles if ref not in known]
+        if unknown:
+            raise PolicyError(f"{path}: field categories.{index}.articles ({category.id}): "
+                              f"unknown article refs {unknown}")
+
+
+def _file_key(path: Path) -> tuple:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (str(path), None)
+    return (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+def load_policy(articles: PathLike | None = None, negative_list: PathLike | None = None,
+                claims: PathLike | None = None, ladder: PathLike | None = None) -> Policy:
+    """Load and validate the policy; any file not given is the shipped default.
+
+    Raises `PolicyError` naming the file and the field when a file is
+    missing or malformed. Policies are cached per set of files (and their
+    modification times), so the default policy is parsed once per process.
+    """
+    given = {"articles": articles, "negative_list": negative_list, "claims": claims,
+             "ladder": ladder}
+    paths = {name: Path(value) if value is not None else default_policy_path(name)
+             for name, value in given.items()}
+    key = tuple(_file_key(paths[name]) for name in _FILES)
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+    loaded: dict[str, BaseModel] = {}
+    digest = hashlib.sha256()
+    for name, model in _FILES.items():
+        loaded[name], raw = _read(paths[name], model)
+        digest.update(name.encode() + b"\0" + raw + b"\0")
+    _check_category_articles(paths["negative_list"], loaded["negative_list"], loaded["articles"])
+    policy = Policy(articles=loaded["articles"], negative_list=loaded["negative_list"],
+                    claims=loaded["claims"], ladder=loaded["ladder"],
+                    version=digest.hexdigest()[:12], paths=paths)
+    with _cache_lock:
+        _cache[key] = policy
+    return policy

@@ -1,0 +1,138 @@
+"""`Policy`: findings -> article references, severity and the recommended action."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from collections.abc import Iterable
+
+from liveinspect.errors import PolicyError
+from liveinspect.policy.models import (
+    Article,
+    ArticlesFile,
+    Category,
+    ClaimsFile,
+    LadderFile,
+    Lexicon,
+    NegativeListFile,
+    Variant,
+)
+from liveinspect.schema import Action, Finding, FindingKind, Severity, Verdict
+
+_SEVERITIES = list(Severity)
+
+
+class Policy:
+    """The regulation as data, validated; build one with `load_policy`.
+
+    `version` is a hash of the four files' bytes, so a report can say which
+    rules produced it.
+    """
+
+    def __init__(self, *, articles: ArticlesFile, negative_list: NegativeListFile,
+                 claims: ClaimsFile, ladder: LadderFile, version: str,
+                 paths: dict[str, Path]) -> None:
+        self._articles = articles
+        self._negative_list = negative_list
+        self._claims = claims
+        self._ladder = ladder
+        self.version = version
+        self.paths = dict(paths)
+        self._article_by_ref = {a.ref: a for a in articles.articles}
+        self._category_by_id = {c.id: c for c in negative_list.categories}
+
+    def __repr__(self) -> str:
+        return (f"Policy(version={self.version!r}, articles={len(self._article_by_ref)}, "
+                f"categories={len(self._category_by_id)}, lexicons={len(self._claims.lexicons)})")
+
+    # --- articles -------------------------------------------------------
+
+    @property
+    def articles(self) -> list[Article]:
+        return list(self._articles.articles)
+
+    def article(self, ref: str) -> Article:
+        """The article `ref` ('Art-18', 'AdLaw-9') with its zh/en summary."""
+        try:
+            return self._article_by_ref[ref]
+        except KeyError:
+            raise PolicyError(f"unknown article ref {ref!r}; known: "
+                              f"{', '.join(self._article_by_ref)}") from None
+
+    def articles_for(self, kind: FindingKind | str, category: str | None = None) -> list[str]:
+        """Article refs a finding of `kind` cites (plus its negative-list category's, if any)."""
+        refs = list(self._articles.kinds[FindingKind(kind)].articles)
+        if category is not None and category in self._category_by_id:
+            refs += [r for r in self._category_by_id[category].articles if r not in refs]
+        return refs
+
+    # --- severity and actions ------------------------------------------
+
+    def default_severity(self, kind: FindingKind | str, category: str | None = None) -> Severity:
+        if category is not None and category in self._category_by_id:
+            return self._category_by_id[category].severity
+        return self._articles.kinds[FindingKind(kind)].severity
+
+    def severity_for(self, kind: FindingKind | str, score: float,
+                     category: str | None = None) -> Severity:
+        """The kind's (or category's) default severity, moved by the ladder's confidence bands."""
+        base = self.default_severity(kind, category)
+        shift = next((band.shift for band in self._ladder.confidence if score < band.below), 0)
+        rank = min(max(base.rank + shift, 0), len(_SEVERITIES) - 1)
+        return _SEVERITIES[rank]
+
+    def action_for(self, severity: Severity | str) -> Action:
+        return self._ladder.actions[Severity(severity)]
+
+    def verdict(self, findings: Iterable[Finding]) -> Verdict:
+        """Overall severity, the recommended action (with escalation) and counts."""
+        findings = list(findings)
+        if not findings:
+            return Verdict(severity=Severity.info, action=Action.none)
+        severity = max((f.severity for f in findings), key=lambda s: s.rank)
+        actions = [self.action_for(severity), *(f.action for f in findings)]
+        for rule in self._ladder.escalation:
+            if sum(f.severity.rank >= rule.severity.rank for f in findings) >= rule.count:
+                actions.append(rule.action)
+        by_article: Counter[str] = Counter()
+        for finding in findings:
+            by_article.update(finding.articles or self.articles_for(finding.kind,
+                                                                    finding.evidence.category))
+        by_kind = Counter(f.kind.value for f in findings)
+        return Verdict(severity=severity, action=max(actions, key=lambda a: a.rank),
+                       by_article=dict(sorted(by_article.items())),
+                       by_kind=dict(sorted(by_kind.items())))
+
+    # --- lexicons and the negative list -------------------------------
+
+    @property
+    def categories(self) -> list[Category]:
+        return list(self._negative_list.categories)
+
+    def category(self, category_id: str) -> Category:
+        try:
+            return self._category_by_id[category_id]
+        except KeyError:
+            raise PolicyError(f"unknown negative-list category {category_id!r}") from None
+
+    def image_prompts(self, language: str = "en") -> dict[str, list[str]]:
+        """Category id -> zero-shot image prompts in `language` ('en' or 'zh')."""
+        if language not in ("en", "zh"):
+            raise PolicyError(f"image prompts exist in 'en' and 'zh', not {language!r}")
+        return {c.id: list(getattr(c.image_prompts, language)) for c in self.categories}
+
+    @property
+    def term_scores(self):
+        return self._negative_list.defaults
+
+    @property
+    def lexicons(self) -> list[Lexicon]:
+        return list(self._claims.lexicons)
+
+    @property
+    def emoji(self) -> dict[str, str]:
+        return dict(self._claims.emoji)
+
+    @property
+    def variants(self) -> list[Variant]:
+        return list(self._claims.variants)
