@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from liveinspect.schema import Broadcast, FindingKind, Modality
 
@@ -77,6 +78,9 @@ def test_broadcast_yaml_is_a_valid_broadcast_pointing_at_existing_files():
     broadcast = Broadcast.model_validate(raw)
     assert (DEMO / broadcast.source).is_file()
     assert broadcast.cover and (DEMO / broadcast.cover).is_file()
+    with Image.open(DEMO / broadcast.cover) as cover:
+        cover.load()  # decodes fully, or raises
+        assert cover.width >= 360 and cover.height >= 360
     assert broadcast.title and broadcast.profile and broadcast.products
 
 
