@@ -1,0 +1,172 @@
+"""From speech chunks to timed transcript segments in broadcast time.
+
+`Transcriber.transcribe_chunks` is the batched step the speech analyzer's
+`forward` calls (chunks may come from many segments and many streams);
+`transcribe_audio` / `transcribe_file` run the whole path for one recording.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+from whisper.model import Whisper
+
+from liveinspect.pipelines.asr.engine import ChunkDecode, WhisperEngine
+from liveinspect.pipelines.asr.filters import PhraseBlocklist, to_simplified
+from liveinspect.pipelines.asr.options import TranscribeOptions
+from liveinspect.pipelines.asr.timing import AlignmentRequest, align_words
+from liveinspect.pipelines.vad import SAMPLE_RATE, SpeechChunk, VadOptions, speech_chunks
+
+_SENTENCE_END = tuple(".?!。？！…")
+
+
+@dataclass
+class Word:
+    text: str
+    start: float  # broadcast seconds
+    end: float
+
+
+@dataclass
+class TranscriptSegment:
+    text: str
+    start: float
+    end: float
+    words: list[Word] = field(default_factory=list)
+    language: str = ""
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    stream_id: str = "0"
+
+
+@dataclass
+class ChunkTranscript:
+    chunk: SpeechChunk
+    decode: ChunkDecode
+    segments: list[TranscriptSegment]
+    dropped: list[str] = field(default_factory=list)  # sentences removed as hallucinations
+
+
+@dataclass
+class Transcript:
+    segments: list[TranscriptSegment]
+    duration: float
+    chunks: int = 0
+    dropped: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        joiner = "" if all(s.language in ("zh", "ja") for s in self.segments) else " "
+        return joiner.join(s.text for s in self.segments).strip()
+
+    @property
+    def words(self) -> list[Word]:
+        return [w for s in self.segments for w in s.words]
+
+
+class Transcriber:
+    """Whisper with batching, thresholds, filters and word timing; build once, call many times."""
+
+    def __init__(self, model: Whisper | str | os.PathLike | None = None, *, device: str | None = None,
+                 options: TranscribeOptions = TranscribeOptions()) -> None:
+        if not isinstance(model, Whisper):
+            from liveinspect.models.whisper import load_whisper_model
+
+            model = load_whisper_model(model)
+        self.engine = WhisperEngine(model, device=device, options=options)
+        self.options = options
+        self.blocklist = PhraseBlocklist()
+
+    @property
+    def batch_size(self) -> int:
+        return self.engine.batch_size
+
+    def transcribe_chunks(self, chunks: Sequence[SpeechChunk]) -> list[ChunkTranscript]:
+        """One transcript per chunk, decoded `batch_size` chunks at a time."""
+        out: list[ChunkTranscript] = []
+        size = self.engine.batch_size
+        for start in range(0, len(chunks), size):
+            out.extend(self._transcribe_batch(list(chunks[start:start + size])))
+        return out
+
+    def _transcribe_batch(self, chunks: list[SpeechChunk]) -> list[ChunkTranscript]:
+        if not chunks:
+            return []
+        features = self.engine.encode([c.audio for c in chunks])
+        decodes = self.engine.decode(features)
+        words: list[list] = [[] for _ in chunks]
+        if self.options.word_timestamps:
+            requests = [AlignmentRequest(self.engine.tokenizer(d.language), d.tokens,
+                                         min(len(c.audio), 30 * SAMPLE_RATE) // 160)
+                        for c, d in zip(chunks, decodes)]
+            words = align_words(self.engine.model, features, requests)
+        return [self._chunk_transcript(c, d, w) for c, d, w in zip(chunks, decodes, words)]
+
+    def _chunk_transcript(self, chunk: SpeechChunk, decode: ChunkDecode, timings: list) -> ChunkTranscript:
+        simplify = self.options.simplify_chinese and decode.language == "zh"
+        if not decode.text:
+            return ChunkTranscript(chunk, decode, [])
+        if not timings:  # no word timing asked for (or none found): the chunk is one segment
+            text = to_simplified(decode.text) if simplify else decode.text
+            groups = [[Word(text, chunk.t_start, chunk.t_end)]]
+        else:
+            groups = self._sentences(chunk, timings, simplify)
+        transcript = ChunkTranscript(chunk, decode, [])
+        for group in groups:
+            text = "".join(w.text for w in group).strip() if timings else group[0].text
+            if self.options.drop_hallucinations and self.blocklist.is_hallucination(text):
+                transcript.dropped.append(text)
+                continue
+            transcript.segments.append(TranscriptSegment(
+                text=text, start=group[0].start, end=group[-1].end,
+                words=[Word(w.text.strip(), w.start, w.end) for w in group] if timings else [],
+                language=decode.language, avg_logprob=decode.avg_logprob,
+                no_speech_prob=decode.no_speech_prob, stream_id=chunk.stream_id))
+        return transcript
+
+    def _sentences(self, chunk: SpeechChunk, timings: list, simplify: bool) -> list[list[Word]]:
+        """Words in broadcast time, grouped at sentence ends, long pauses and left-out silences."""
+        groups: list[list[Word]] = []
+        previous_piece = None
+        for timing in timings:
+            piece = chunk.piece_index(timing.start)
+            word = Word(to_simplified(timing.word) if simplify else timing.word,
+                        chunk.to_broadcast(timing.start, piece), chunk.to_broadcast(timing.end, piece))
+            new_group = (not groups or piece != previous_piece
+                         or groups[-1][-1].text.strip().endswith(_SENTENCE_END)
+                         or word.start - groups[-1][-1].end > self.options.max_gap_s)
+            if new_group:
+                groups.append([word])
+            else:
+                groups[-1].append(word)
+            previous_piece = piece
+        return groups
+
+    def transcribe_audio(self, audio: np.ndarray, *, offset_s: float = 0.0, stream_id: str = "0",
+                         vad: VadOptions = VadOptions(), progress: bool = False) -> Transcript:
+        """Transcribe 16 kHz mono float32 audio of any length."""
+        chunks = speech_chunks(audio, offset_s=offset_s, stream_id=stream_id, options=vad)
+        size = self.engine.batch_size
+        results: list[ChunkTranscript] = []
+        with tqdm(total=len(chunks), unit="chunk", desc="transcribe", disable=not progress) as bar:
+            for start in range(0, len(chunks), size):
+                batch = chunks[start:start + size]
+                results.extend(self._transcribe_batch(batch))
+                bar.update(len(batch))
+        return Transcript(segments=[s for r in results for s in r.segments],
+                          duration=len(audio) / SAMPLE_RATE, chunks=len(chunks),
+                          dropped=[d for r in results for d in r.dropped])
+
+
+def transcribe_file(source: str | os.PathLike, *, model: Whisper | str | None = None,
+                    options: TranscribeOptions = TranscribeOptions(), device: str | None = None,
+                    progress: bool = True) -> Transcript:
+    """Transcribe an audio or video file (any format PyAV decodes) with the default weights."""
+    from liveinspect.media import load_audio
+
+    audio = load_audio(source)
+    return Transcriber(model, device=device, options=options).transcribe_audio(audio, progress=progress)
