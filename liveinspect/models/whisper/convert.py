@@ -84,7 +84,8 @@ class _StateBuilder:
         parts = len(targets)
         if weight.shape[0] % parts:
             raise CheckpointError(f"{source}: {weight.shape[0]} rows do not split into {parts}")
-        for target, has_bias, w, b in zip(targets, biased, np.split(weight, parts), np.split(bias, parts)):
+        rows = zip(targets, biased, np.split(weight, parts), np.split(bias, parts), strict=True)
+        for target, has_bias, w, b in rows:
             self.state[f"{target}.weight"] = w
             if has_bias:
                 self.state[f"{target}.bias"] = b

@@ -23,7 +23,8 @@ import os
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
+from collections.abc import Iterator
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -174,7 +175,7 @@ class _JoinedFile:
     """A read-only stream over parts joined end to end, so split models are never copied whole."""
 
     def __init__(self, files: tuple[Path, ...]) -> None:
-        self._streams: list[IO[bytes]] = [open(f, "rb") for f in files]
+        self._streams: list[IO[bytes]] = [open(f, "rb") for f in files]  # noqa: SIM115 - closed in close()
         self._index = 0
 
     def read(self, size: int = -1) -> bytes:
@@ -228,7 +229,9 @@ def _store_cached(sha256: str, model: Whisper) -> None:
 
 def _convert_ct2(weights: WhisperWeights, sha256: str) -> Whisper:
     config_path = weights.config_dir / "config.json" if weights.config_dir else None
-    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path and config_path.is_file() else {}
+    config = {}
+    if config_path and config_path.is_file():
+        config = json.loads(config_path.read_text(encoding="utf-8"))
     stream = _JoinedFile(weights.files)
     try:
         ct2 = read_ct2(stream)
@@ -243,7 +246,7 @@ def _load_openai_checkpoint(path: Path) -> Whisper:
     except Exception as error:  # noqa: BLE001 - any unpickling refusal means an unusable file
         raise CheckpointError(f"{path}: not a loadable openai-whisper checkpoint ({error})") from error
     if not isinstance(checkpoint, dict) or "dims" not in checkpoint or "model_state_dict" not in checkpoint:
-        raise CheckpointError(f"{path}: expected an openai-whisper checkpoint with 'dims' and 'model_state_dict'")
+        raise CheckpointError(f"{path}: not an openai-whisper checkpoint (no 'dims' or 'model_state_dict')")
     model = Whisper(ModelDimensions(**checkpoint["dims"]))
     try:
         model.load_state_dict(checkpoint["model_state_dict"], strict=True)

@@ -76,7 +76,7 @@ class WhisperEngine:
         self.fp16 = self.device.type == "cuda"
         self.model = self._prepare(model)
         if not self.model.is_multilingual and options.language not in (None, "en"):
-            raise ValueError(f"this Whisper model is English-only; language={options.language!r} is not possible")
+            raise ValueError(f"this Whisper model is English-only; cannot transcribe {options.language!r}")
         self.options = options
         self.batch_size = options.batch_size or auto_batch_size(self.model, self.device, options.beam_size)
 
@@ -136,7 +136,7 @@ class WhisperEngine:
                 break
             results = self._run_task(features[pending], temperature)
             still = []
-            for index, result in zip(pending, results):
+            for index, result in zip(pending, results, strict=True):
                 result = replace(result, temperature=temperature)
                 if best[index] is None or self._better(result, best[index]):
                     best[index] = result

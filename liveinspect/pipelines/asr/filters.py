@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from whisper.decoding import LogitFilter

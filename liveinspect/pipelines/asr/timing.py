@@ -11,7 +11,7 @@ touching real positions), and only the DTW runs per chunk.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -101,6 +101,6 @@ def _words_from_path(request: AlignmentRequest, text_indices: np.ndarray,
     starts = jump_times[boundaries[:-1]]
     ends = jump_times[boundaries[1:]]
     timings = [WordTiming(word, tokens, float(start), float(end), 1.0)
-               for word, tokens, start, end in zip(words[:-1], word_tokens[:-1], starts, ends)]
+               for word, tokens, start, end in zip(words[:-1], word_tokens[:-1], starts, ends, strict=True)]
     merge_punctuations(timings, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS)
     return [t for t in timings if t.word]

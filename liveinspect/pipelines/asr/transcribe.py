@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -102,9 +102,9 @@ class Transcriber:
         if self.options.word_timestamps:
             requests = [AlignmentRequest(self.engine.tokenizer(d.language), d.tokens,
                                          min(len(c.audio), 30 * SAMPLE_RATE) // 160)
-                        for c, d in zip(chunks, decodes)]
+                        for c, d in zip(chunks, decodes, strict=True)]
             words = align_words(self.engine.model, features, requests)
-        return [self._chunk_transcript(c, d, w) for c, d, w in zip(chunks, decodes, words)]
+        return [self._chunk_transcript(c, d, w) for c, d, w in zip(chunks, decodes, words, strict=True)]
 
     def _chunk_transcript(self, chunk: SpeechChunk, decode: ChunkDecode, timings: list) -> ChunkTranscript:
         simplify = self.options.simplify_chinese and decode.language == "zh"

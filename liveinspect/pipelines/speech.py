@@ -1,0 +1,99 @@
+"""The speech analyzer: voice activity -> batched Whisper -> timed transcript spans.
+
+It emits text, not findings: the text analyzer reads the transcript spans and
+turns spoken claims into findings with the spans' broadcast times.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, ClassVar, Sequence
+
+from liveinspect.errors import LiveInspectError
+from liveinspect.media.segment import Segment
+from liveinspect.pipelines.asr import ChunkTranscript, TranscribeOptions, Transcriber
+from liveinspect.pipelines.base import Analyzer, AnalyzerOutput
+from liveinspect.pipelines.vad import SpeechChunk, VadOptions, speech_chunks
+from liveinspect.schema import Modality, TextItem
+
+
+class SpeechAnalyzer(Analyzer):
+    """Transcribes the speech in every segment; chunks of many segments and streams share batches.
+
+    `weights` is what `resolve_whisper_weights` accepts: None for the packaged
+    multilingual base model, a model name, a `.pt` checkpoint or a CTranslate2
+    folder. The model loads on first use, so constructing the analyzer is cheap.
+    """
+
+    name: ClassVar[str] = "speech"
+
+    def __init__(self, weights: str | os.PathLike | None = None, *, device: str | None = None,
+                 options: TranscribeOptions = TranscribeOptions(), vad: VadOptions = VadOptions()) -> None:
+        self.weights_spec = weights
+        self.device = device
+        self.options = options
+        self.vad = vad
+        self._transcriber: Transcriber | None = None
+        self._lock = threading.Lock()
+        self._weights = None
+        self._reason: str | None = None
+        try:
+            from liveinspect.models.whisper import resolve_whisper_weights
+
+            self._weights = resolve_whisper_weights(weights)
+        except LiveInspectError as error:
+            self._reason = f"no Whisper weights: {error}"
+
+    def unavailable_reason(self) -> str | None:
+        if self._reason is None:
+            try:
+                from liveinspect.pipelines.vad import silero_model_path
+
+                silero_model_path()
+            except LiveInspectError as error:
+                self._reason = f"no voice activity model: {error}"
+        return self._reason
+
+    @property
+    def model_name(self) -> str:
+        return f"whisper-{self._weights.name}" if self._weights else "whisper"
+
+    @property
+    def model_version(self) -> str:
+        if self._weights and self._weights.sha256:
+            return self._weights.sha256[:12]
+        return "unpinned"
+
+    @property
+    def transcriber(self) -> Transcriber:
+        with self._lock:
+            if self._transcriber is None:
+                if self._weights is None:
+                    raise LiveInspectError(self._reason or "no Whisper weights")
+                from liveinspect.models.whisper import load_whisper_model
+
+                model = load_whisper_model(self._weights)
+                self._transcriber = Transcriber(model, device=self.device, options=self.options)
+            return self._transcriber
+
+    @property  # type: ignore[override]
+    def batch_size(self) -> int:
+        return self.transcriber.batch_size
+
+    def preprocess(self, segment: Segment) -> list[SpeechChunk]:
+        if segment.audio is None or len(segment.audio) == 0:
+            return []
+        return speech_chunks(segment.audio, offset_s=segment.t0, stream_id=segment.stream_id,
+                             segment_index=segment.index, options=self.vad)
+
+    def forward(self, batch: Sequence[SpeechChunk]) -> list[ChunkTranscript]:
+        return self.transcriber.transcribe_chunks(batch)
+
+    def postprocess(self, item: Any, output: ChunkTranscript) -> AnalyzerOutput:
+        return AnalyzerOutput(texts=[
+            TextItem(modality=Modality.speech, text=segment.text, t_start=round(segment.start, 3),
+                     t_end=round(segment.end, 3), source="speech",
+                     words=[(w.text, round(w.start, 3), round(w.end, 3)) for w in segment.words] or None)
+            for segment in output.segments
+        ])
