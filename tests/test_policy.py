@@ -72,6 +72,9 @@ def test_articles_and_severity_per_kind() -> None:
     assert policy.severity_for(FindingKind.qr_code, 0.1) is Severity.info  # clamped at the bottom
     assert policy.severity_for(FindingKind.negative_list_product, 0.9, "firearms") is Severity.critical
     assert policy.severity_for(FindingKind.negative_list_product, 0.9, "adult_products") is Severity.medium
+    # A category only counts for negative-list findings, not another analyzer's label.
+    assert policy.severity_for(FindingKind.unsuitable_attire, 0.9, "firearms") is Severity.medium
+    assert policy.articles_for(FindingKind.unsuitable_attire, "pornography") == ["Art-20"]
 
 
 def test_action_ladder() -> None:

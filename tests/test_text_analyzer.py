@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from collections.abc import Sequence
 
 import numpy as np
@@ -263,3 +264,18 @@ def test_run_text_command_rejects_bad_items() -> None:
     # Plain text that only looks like JSON is still text.
     [result] = list(run_text_command(["{最好的}"], load_policy()))
     assert result["findings"][0]["kind"] == "absolute_term"
+
+
+def test_demo_broadcast_texts(analyzer: TextAnalyzer) -> None:
+    """The planted text violations of the demo broadcast are found; its clean texts are not."""
+    truth = json.loads((Path(__file__).parent.parent / "examples/demo/truth.json")
+                       .read_text(encoding="utf-8"))
+    text_kinds = {k.value for k in K} - {"qr_code"}
+    for violation in truth["violations"]:
+        for text in filter(None, (violation.get("text"), violation.get("text_en"))):
+            found = {f.kind.value for f in analyzer.analyze_text(text)}
+            expected = set(violation["kinds"]) & text_kinds
+            assert expected <= found, (violation["id"], text, found)
+    for clean in truth["clean"]:
+        for text in filter(None, (clean.get("text"), clean.get("text_en"))):
+            assert analyzer.analyze_text(text) == [], (clean["id"], text)

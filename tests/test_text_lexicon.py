@@ -91,10 +91,34 @@ def test_near_misses_do_not_match(matcher: LexiconMatcher, text: str, kind: Find
     assert kind not in kinds(matcher, text)
 
 
-def test_compliant_sentences_have_no_matches(matcher: LexiconMatcher) -> None:
-    for text in ["这款面霜很滋润，适合干皮", "今天给大家介绍一款保温杯", "第一次下单的朋友记得领券",
-                 "Thanks for watching, see you tomorrow", "价格是99元，包邮到家"]:
-        assert matcher.match(text) == [], text
+COMPLIANT = """这款面霜很滋润，适合干皮
+今天给大家介绍一款保温杯
+第一次下单的朋友记得领券
+价格是99元，包邮到家
+这个颜色是象牙白，很百搭
+第一次来直播间的宝宝可以先点关注
+我最近在用这个精华，感觉皮肤状态不错
+拍下之后四十八小时内发货，下单时填写手机号
+这个是100%纯棉的，穿着很舒服
+你们最好先看一下尺码表再下单
+第一款是这个连衣裙，第二款是衬衫
+这个按摩枪力度有五档，还有宠物狗配件
+万能充和万能胶今天都有
+用了这个面膜，人生开挂
+这款果汁是纯原味的，退款原单返回
+订单的原单号在这里
+珍爱生命，远离毒品
+这款香水是烟草味的木质调
+Thanks for watching, see you tomorrow
+This dress is made of cotton and fits well
+A tobacco vanilla perfume with a warm finish
+The gel needs a short cure time under the lamp
+Best wishes to everyone and best regards""".splitlines()
+
+
+@pytest.mark.parametrize("text", COMPLIANT)
+def test_compliant_sentences_have_no_matches(matcher: LexiconMatcher, text: str) -> None:
+    assert matcher.match(text) == []
 
 
 def test_spans_point_into_the_original_text(matcher: LexiconMatcher) -> None:
@@ -134,7 +158,7 @@ NEGATIVE_LIST_CASES = {
     "counterfeit_documents": ("假证加急", "影视道具钞"),
     "covert_surveillance": ("针孔摄像头", "充电器摄像头"),
     "hacking_accounts": ("实名卡出售", "游戏开挂"),
-    "human_organs_blood": ("代孕包成功", "爱心妈妈招募"),
+    "human_organs_blood": ("代孕包成功", "招代妈"),
     "professional_medical_devices": ("水光针在家打", "瘦脸水"),
     "pornography": ("色情视频", "老司机资源"),
     "adult_products": ("飞机杯", "男士解压神器"),

@@ -61,17 +61,23 @@ class Policy:
 
     def articles_for(self, kind: FindingKind | str, category: str | None = None) -> list[str]:
         """Article refs a finding of `kind` cites (plus its negative-list category's, if any)."""
-        refs = list(self._articles.kinds[FindingKind(kind)].articles)
-        if category is not None and category in self._category_by_id:
+        kind = FindingKind(kind)
+        refs = list(self._articles.kinds[kind].articles)
+        if self._is_listed(kind, category):
             refs += [r for r in self._category_by_id[category].articles if r not in refs]
         return refs
 
     # --- severity and actions ------------------------------------------
 
+    def _is_listed(self, kind: FindingKind, category: str | None) -> bool:
+        """Whether a negative-list category (not some other analyzer's label) applies."""
+        return kind is FindingKind.negative_list_product and category in self._category_by_id
+
     def default_severity(self, kind: FindingKind | str, category: str | None = None) -> Severity:
-        if category is not None and category in self._category_by_id:
+        kind = FindingKind(kind)
+        if self._is_listed(kind, category):
             return self._category_by_id[category].severity
-        return self._articles.kinds[FindingKind(kind)].severity
+        return self._articles.kinds[kind].severity
 
     def severity_for(self, kind: FindingKind | str, score: float,
                      category: str | None = None) -> Severity:
