@@ -1,0 +1,149 @@
+"""`ClipModel`: an open_clip model with its preprocessing and tokenizer, loaded offline."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from collections.abc import Sequence
+
+import numpy as np
+
+from liveinspect.errors import CheckpointError, LiveInspectError, WeightsNotFoundError
+from liveinspect.models.clip.loader import (
+    _offline,
+    read_state_dict,
+    register_model_config,
+    resolve_clip_source,
+)
+
+
+def _fingerprint(path: Path) -> str:
+    """A short id of the checkpoint: size plus the hash of its first and last MiB (cheap on GBs)."""
+    digest = hashlib.sha256(str(path.stat().st_size).encode())
+    with path.open("rb") as handle:
+        digest.update(handle.read(1 << 20))
+        handle.seek(max(0, path.stat().st_size - (1 << 20)))
+        digest.update(handle.read(1 << 20))
+    return digest.hexdigest()[:12]
+
+
+def _point_text_tower_at(config: dict[str, Any], text_model_dir: Path | None) -> dict[str, Any]:
+    text_cfg = config.get("text_cfg", {})
+    if "hf_model_name" not in text_cfg:
+        return config
+    if text_model_dir is None:
+        if Path(str(text_cfg["hf_model_name"])).is_dir():
+            return config
+        raise WeightsNotFoundError(
+            f"the text tower is the Hugging Face model {text_cfg['hf_model_name']!r}; pass "
+            "text_model_dir= a local folder with its config.json and tokenizer files")
+    if not (text_model_dir / "config.json").is_file():
+        raise WeightsNotFoundError(f"{text_model_dir} has no config.json for the HF text tower")
+    config = copy.deepcopy(config)
+    config["text_cfg"]["hf_model_name"] = str(text_model_dir)
+    config["text_cfg"]["hf_tokenizer_name"] = str(text_model_dir)
+    return config
+
+
+def _load_weights(model: Any, state: dict) -> None:
+    """Load a CLIP state dict with open_clip's own format conversions, strictly."""
+    from open_clip.convert import convert_state_dict
+    from open_clip.model import convert_to_custom_text_state_dict, resize_pos_embed, resize_text_pos_embed
+
+    state = convert_state_dict(model, state)
+    if "positional_embedding" in state and not hasattr(model, "positional_embedding"):
+        state = convert_to_custom_text_state_dict(state)
+    for key in ("logit_scale", "logit_bias"):
+        target = getattr(model, key, None)
+        if key in state and target is not None and state[key].ndim != target.ndim:
+            state[key] = state[key].reshape(target.shape)
+    state.pop("text.transformer.embeddings.position_ids", None)
+    resize_pos_embed(state, model)
+    resize_text_pos_embed(state, model)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise CheckpointError(f"checkpoint does not fit the architecture: {error}") from error
+
+
+class ClipModel:
+    """Image and text embeddings (L2-normalised numpy arrays) from one open_clip model."""
+
+    def __init__(self, model: Any, preprocess: Any, tokenizer: Any, *, name: str, version: str,
+                 device: str = "cpu") -> None:
+        self.model = model.eval()
+        self.preprocess = preprocess
+        self.tokenizer = tokenizer
+        self.name = name
+        self.version = version
+        self.device = device
+
+    @classmethod
+    def load(cls, model_name: str | None = None, checkpoint: str | Path | None = None, *,
+             pretrained: str | None = None, cache_dir: str | Path | None = None,
+             text_model_dir: str | Path | None = None, device: str = "cpu") -> "ClipModel":
+        """Build the architecture with open_clip's factory and load local weights into it.
+
+        Raises WeightsNotFoundError (the caller reports "skipped: no weights") when
+        nothing local is found; never downloads.
+        """
+        _offline()
+        import open_clip
+
+        source = resolve_clip_source(model_name, checkpoint, pretrained=pretrained, cache_dir=cache_dir)
+        config = _point_text_tower_at(source.config,
+                                      Path(text_model_dir) if text_model_dir else None)
+        private_name = register_model_config(f"liveinspect--{source.model_name}", config)
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                private_name, pretrained=None, pretrained_image=False, pretrained_text=False,
+                device=device)
+        except OSError as error:  # HF configs or tokenizers that are not on disk
+            raise WeightsNotFoundError(f"cannot build {source.model_name!r} offline: {error}") from error
+        _load_weights(model, read_state_dict(source.checkpoint))
+        tokenizer = open_clip.get_tokenizer(private_name)
+        version = f"{source.model_name}@{_fingerprint(source.checkpoint)}"
+        return cls(model, preprocess, tokenizer, name=source.model_name, version=version, device=device)
+
+    @cached_property
+    def embed_dim(self) -> int:
+        return int(self.embed_texts(["a"]).shape[1])
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self.model.logit_scale.exp().item())
+
+    def embed_images(self, images: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
+        """(N, D) unit vectors for RGB uint8 images."""
+        import torch
+        from PIL import Image
+
+        if not len(images):
+            return np.zeros((0, self.embed_dim), np.float32)
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                batch = []
+                for image in images[start:start + batch_size]:
+                    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.dtype != np.uint8:
+                        raise LiveInspectError("CLIP expects RGB uint8 images (H, W, 3)")
+                    batch.append(self.preprocess(Image.fromarray(image)))
+                pixels = torch.stack(batch).to(self.device)
+                chunks.append(self.model.encode_image(pixels, normalize=True).float().cpu().numpy())
+        return np.concatenate(chunks)
+
+    def embed_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """(N, D) unit vectors for texts (prompts)."""
+        import torch
+
+        if not texts:
+            raise LiveInspectError("no texts to embed")
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                tokens = self.tokenizer(list(texts[start:start + batch_size])).to(self.device)
+                chunks.append(self.model.encode_text(tokens, normalize=True).float().cpu().numpy())
+        return np.concatenate(chunks)
