@@ -192,6 +192,15 @@ def test_classifier_agreement_raises_lexicon_score() -> None:
     assert combined[0].model == "lexicon+kw-softmax"
 
 
+def test_hit_spanning_two_sentences_is_boosted_once() -> None:
+    classifier = KeywordSoftmaxClassifier({"false_price": ["原价", "现价"]})
+    analyzer = TextAnalyzer(policy=load_policy(), classifier=classifier)
+    [finding] = analyzer.analyze_text("原价999。现价99")
+    assert finding.evidence.text.matched == "原价999。现价99"
+    p = classifier.predict_proba(["原价999。", "现价99"])[:, 2].max()
+    assert finding.score == pytest.approx(1 - (1 - 0.8) * (1 - p), abs=1e-4)
+
+
 def test_classifier_disagreement_leaves_lexicon_alone() -> None:
     text = "全网最低价"  # no classifier keyword: the classifier says compliant
     plain = TextAnalyzer(policy=load_policy()).analyze_text(text)

@@ -168,25 +168,34 @@ class TextAnalyzer:
         sentence_spans = [split_sentences(item.text) for item in items]
         flat = [(i, s, e) for i, spans in enumerate(sentence_spans) for s, e in spans]
         probabilities = self._predict([items[i].text[s:e] for i, s, e in flat])
-        classifier = self.classifier
+        # (item, finding index) -> the highest agreeing probability: a hit that spans
+        # two sentences is boosted once, not twice.
+        agreement: dict[tuple[int, int], float] = {}
         for (index, start, end), row in zip(flat, probabilities, strict=True):
-            item, findings = items[index], findings_per_item[index]
-            for label, probability in zip(classifier.labels, row, strict=True):
+            lexicon_findings = list(enumerate(findings_per_item[index]))
+            for label, probability in zip(self.classifier.labels, row, strict=True):
                 if label == COMPLIANT or probability < self.classifier_threshold:
                     continue
                 kind = FindingKind(label)
-                agreeing = [n for n, f in enumerate(findings)
-                            if f.kind is kind and f.model.startswith("lexicon")
-                            and f.evidence.text.start < end and f.evidence.text.end > start]
+                agreeing = [n for n, f in lexicon_findings
+                            if f.kind is kind and f.evidence.text.start < end
+                            and f.evidence.text.end > start]
                 for n in agreeing:
-                    findings[n] = self._boosted(findings[n], float(probability))
+                    agreement[index, n] = max(agreement.get((index, n), 0.0), float(probability))
                 if not agreeing:
-                    findings.append(self._finding(
-                        item, kind=kind, start=start, end=end, score=float(probability),
-                        model=classifier.name, model_version=classifier.version,
-                        message=(f"The {classifier.name} classifier rates this sentence as "
-                                 f"{kind.value} ({probability:.2f}): "
-                                 f"“{_shorten(item.text[start:end])}”.")))
+                    findings_per_item[index].append(
+                        self._classifier_finding(items[index], kind, start, end, float(probability)))
+        for (index, n), probability in agreement.items():
+            findings_per_item[index][n] = self._boosted(findings_per_item[index][n], probability)
+
+    def _classifier_finding(self, item: TextItem, kind: FindingKind, start: int, end: int,
+                            probability: float) -> Finding:
+        name = self.classifier.name
+        return self._finding(
+            item, kind=kind, start=start, end=end, score=probability, model=name,
+            model_version=self.classifier.version,
+            message=(f"The {name} classifier rates this sentence as {kind.value} "
+                     f"({probability:.2f}): “{_shorten(item.text[start:end])}”."))
 
     def _boosted(self, finding: Finding, probability: float) -> Finding:
         score = round(_agreeing_score(finding.score, probability), 4)
