@@ -114,12 +114,19 @@ def test_verdict_empty_single_and_escalation() -> None:
     assert one.by_kind == {"absolute_term": 1}
     assert one.by_article == {"AdLaw-9": 1, "Art-18": 1}  # filled from the kind when empty
 
-    # Three medium findings escalate to traffic restriction (ladder.yaml).
-    three = policy.verdict([_finding(FindingKind.absolute_term, Severity.medium)] * 2
-                           + [_finding(FindingKind.fake_data, Severity.medium, ["Art-18"])])
-    assert three.severity is Severity.medium
-    assert three.action is Action.traffic_restriction
-    assert three.by_article["Art-18"] == 3
+    # Five medium findings escalate to traffic restriction (ladder.yaml); four do not.
+    five = policy.verdict([_finding(FindingKind.absolute_term, Severity.medium)] * 4
+                          + [_finding(FindingKind.fake_data, Severity.medium, ["Art-18"])])
+    assert five.severity is Severity.medium
+    assert five.action is Action.traffic_restriction
+    assert five.by_article["Art-18"] == 5
+    assert five.by_kind == {"absolute_term": 4, "fake_data": 1}
+    assert policy.verdict([_finding(FindingKind.absolute_term, Severity.medium)] * 4).action \
+        is Action.violation_warning
+    mixed = [_finding(FindingKind.absolute_term, Severity.medium)] * 4 \
+        + [_finding(FindingKind.false_efficacy, Severity.high)]
+    assert policy.verdict(mixed).action is Action.traffic_restriction
+    assert policy.verdict(mixed).severity is Severity.high
 
     # Three high ones: suspension; a single critical one suspends by itself.
     assert policy.verdict([_finding(FindingKind.false_efficacy, Severity.high)] * 3).action \
@@ -143,6 +150,11 @@ def test_user_ladder_changes_actions(tmp_path: Path) -> None:
     assert policy.action_for(Severity.medium) is Action.traffic_restriction
     assert policy.verdict([_finding(FindingKind.qr_code, Severity.low)] * 2).action \
         is Action.suspension
+    # Graver findings count towards a rule for a milder severity.
+    assert policy.verdict([_finding(FindingKind.qr_code, Severity.low),
+                           _finding(FindingKind.absolute_term, Severity.medium)]).action \
+        is Action.suspension
+    assert policy.verdict([_finding(FindingKind.qr_code, Severity.info)] * 2).action is Action.none
     assert policy.version != load_policy().version
 
 
