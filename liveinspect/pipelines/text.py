@@ -12,13 +12,14 @@ and box (OCR).
 from __future__ import annotations
 
 import json
-from typing import Protocol, runtime_checkable
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from tqdm import tqdm
 
 from liveinspect.errors import LiveInspectError
+from liveinspect.policy import Policy, load_policy
 from liveinspect.schema import Evidence, Finding, FindingKind, Modality, TextItem, TextSpan
 from liveinspect.text.lexicon import LexiconMatch, LexiconMatcher, collapse_overlaps
 from liveinspect.text.spans import split_sentences, time_of_span, word_char_spans
@@ -67,11 +68,9 @@ class TextAnalyzer:
 
     name = "text"
 
-    def __init__(self, policy=None, classifier: ClaimClassifier | None = None,
+    def __init__(self, policy: Policy | None = None, classifier: ClaimClassifier | None = None,
                  classifier_threshold: float = 0.5, *, batch_size: int = 64) -> None:
         if policy is None:
-            from liveinspect.policy import load_policy
-
             policy = load_policy()
         if not 0.0 < classifier_threshold <= 1.0:
             raise LiveInspectError(f"classifier_threshold must be in (0, 1], got {classifier_threshold}")
@@ -223,7 +222,7 @@ def _parse_line(number: int, line: str) -> TextItem:
     return TextItem(modality=Modality.title, text=text, source="cli")
 
 
-def run_text_command(lines: Iterable[str], policy=None, *,
+def run_text_command(lines: Iterable[str], policy: Policy | None = None, *,
                      analyzer: TextAnalyzer | None = None) -> Iterator[dict]:
     """For `liveinspect text`: one JSON-ready dict per input line.
 

@@ -11,10 +11,11 @@ the original text through the normalizer's offset map.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 
 from liveinspect.errors import PolicyError
+from liveinspect.policy import Policy, load_policy
 from liveinspect.schema import FindingKind
 from liveinspect.text.aho_corasick import AhoCorasick
 from liveinspect.text.normalize import NormalizedText, Normalizer, policy_normalizer
@@ -96,11 +97,8 @@ class LexiconMatcher:
         self._automaton = AhoCorasick(self._by_normalized)
 
     @classmethod
-    def from_policy(cls, policy=None) -> "LexiconMatcher":
-        if policy is None:
-            from liveinspect.policy import load_policy
-
-            policy = load_policy()
+    def from_policy(cls, policy: Policy | None = None) -> "LexiconMatcher":
+        policy = policy or load_policy()
         normalizer = policy_normalizer(policy)
         return cls(_policy_entries(policy, normalizer), normalizer)
 
@@ -178,7 +176,7 @@ def _entry(normalizer: Normalizer, *, kind: FindingKind, source: str, term: str,
                         category=category, normalized=normalized, exclusions=tuple(exclusions))
 
 
-def _policy_entries(policy, normalizer: Normalizer) -> Iterator[LexiconEntry]:
+def _policy_entries(policy: Policy, normalizer: Normalizer) -> Iterator[LexiconEntry]:
     for lexicon in policy.lexicons:
         for term in lexicon.terms:
             yield _entry(normalizer, kind=lexicon.kind, source=lexicon.id, term=term.term,

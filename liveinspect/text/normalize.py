@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from liveinspect.policy import Policy, load_policy
 
 # A run of gap characters is kept when one of these sits on its side: they
 # carry meaning (100%, +v, ¥99) rather than decorate.
@@ -204,16 +206,13 @@ class Normalizer:
         return out
 
 
-def policy_normalizer(policy=None) -> Normalizer:
+def policy_normalizer(policy: Policy | None = None) -> Normalizer:
     """The normalizer configured by a policy's claims file (emoji words and variants)."""
-    if policy is None:
-        from liveinspect.policy import load_policy
-
-        policy = load_policy()
+    policy = policy or load_policy()
     return Normalizer(policy.emoji, [(v.pattern, v.replace) for v in policy.variants])
 
 
-def normalize(text: str, policy=None) -> NormalizedText:
+def normalize(text: str, policy: Policy | None = None) -> NormalizedText:
     """Normalize `text` with the (default) policy's emoji words and variants."""
     return _cached_normalizer(policy).normalize(text)
 
@@ -221,11 +220,8 @@ def normalize(text: str, policy=None) -> NormalizedText:
 _normalizers: dict[str, Normalizer] = {}
 
 
-def _cached_normalizer(policy) -> Normalizer:
-    if policy is None:
-        from liveinspect.policy import load_policy
-
-        policy = load_policy()
+def _cached_normalizer(policy: Policy | None) -> Normalizer:
+    policy = policy or load_policy()
     normalizer = _normalizers.get(policy.version)
     if normalizer is None:
         normalizer = _normalizers[policy.version] = policy_normalizer(policy)
