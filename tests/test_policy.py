@@ -55,6 +55,17 @@ def test_shipped_policy_loads_and_covers_the_measures() -> None:
     assert len(policy.version) == 12
 
 
+def test_summary_lists_what_the_policy_holds() -> None:
+    summary = load_policy().summary()
+    assert summary["version"] == load_policy().version
+    assert set(summary["files"]) == {"articles", "negative_list", "claims", "ladder"}
+    assert summary["kinds"]["absolute_term"]["articles"] == ["AdLaw-9", "Art-18"]
+    assert summary["categories"]["firearms"]["severity"] == "critical"
+    assert summary["categories"]["firearms"]["terms"] > 20
+    assert summary["lexicons"]["lure_zh"]["patterns"] >= 4
+    assert summary["actions"]["critical"] == "suspension"
+
+
 def test_default_policy_is_cached() -> None:
     assert load_policy() is load_policy()
 

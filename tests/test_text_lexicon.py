@@ -59,6 +59,8 @@ def test_aho_corasick_finds_overlapping_occurrences() -> None:
     ("薇❤：abc12345", K.offplatform_lure),
     ("私聊我发链接", K.offplatform_lure),
     ("电话 138-0013-8000", K.offplatform_lure),
+    ("打幺三八 零零幺三 八零零零", K.offplatform_lure),  # ASR writes digits as Han numerals
+    ("add me on w e c h a t", K.offplatform_lure),
     ("扣扣 123456789", K.offplatform_lure),
     ("复制￥AbC123xyZ9￥打开淘宝", K.offplatform_lure),
     ("just add me on WeChat", K.offplatform_lure),

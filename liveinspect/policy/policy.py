@@ -45,6 +45,23 @@ class Policy:
         return (f"Policy(version={self.version!r}, articles={len(self._article_by_ref)}, "
                 f"categories={len(self._category_by_id)}, lexicons={len(self._claims.lexicons)})")
 
+    def summary(self) -> dict:
+        """What this policy holds, for `liveinspect policy`-style listings and reports."""
+        return {
+            "version": self.version,
+            "files": {name: str(path) for name, path in self.paths.items()},
+            "articles": [a.ref for a in self._articles.articles],
+            "kinds": {k.value: {"articles": r.articles, "severity": r.severity.value}
+                      for k, r in self._articles.kinds.items()},
+            "categories": {c.id: {"name": c.name.en, "severity": c.severity.value,
+                                  "terms": len(c.keywords.zh) + len(c.keywords.en)
+                                  + len(c.synonyms) + len(c.evasions)}
+                           for c in self._negative_list.categories},
+            "lexicons": {lex.id: {"kind": lex.kind.value, "terms": len(lex.terms),
+                                  "patterns": len(lex.patterns)} for lex in self._claims.lexicons},
+            "actions": {s.value: a.value for s, a in self._ladder.actions.items()},
+        }
+
     # --- articles -------------------------------------------------------
 
     @property
