@@ -1,0 +1,184 @@
+"""Audio as mono float32 at 16 kHz, placed on the broadcast clock.
+
+`AudioTimeline` is the one mechanism that turns decoded audio frames of any
+rate, layout and sample format into a sample buffer whose index is broadcast
+time; `load_audio` and `iter_segments` both use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import av
+import numpy as np
+
+from liveinspect.errors import MediaError
+from liveinspect.media.segment import SAMPLE_RATE
+from liveinspect.media.source import SourceLike, describe_av_error, open_container, \
+    resolve_source
+
+# A jump in audio timestamps larger than this is a real gap (dropped packets,
+# a paused encoder): it is filled with silence so later audio stays aligned
+# with the pictures. Smaller jitter is ignored.
+_GAP_TOLERANCE_S = 0.1
+
+
+class AudioTimeline:
+    """Resample audio frames to 16 kHz mono float32 and keep them in broadcast time.
+
+    Sample `i` of the timeline is at `origin + i / 16000` seconds of the
+    source's own clock, i.e. at broadcast time `i / 16000`. Only samples not
+    yet taken are held, so memory stays bounded by what the caller has not
+    consumed.
+    """
+
+    def __init__(self, origin: float, start_sample: int = 0) -> None:
+        self.origin = origin
+        self._resampler: av.AudioResampler | None = None
+        self._layout: str | None = None
+        self._chunks: list[np.ndarray] = []
+        self._held = 0          # samples in _chunks
+        # Timeline position of _chunks[0]; starting later than 0 lets a reader
+        # that seeked skip the audio before its start without holding it.
+        self._taken = start_sample
+        self._drop = 0          # incoming samples to discard (first frame began before start)
+        self._expected_input_t: float | None = None
+
+    @property
+    def end_sample(self) -> int:
+        """Timeline index one past the last sample received."""
+        return self._taken + self._held
+
+    @property
+    def end_time(self) -> float:
+        return self.end_sample / SAMPLE_RATE
+
+    def _append(self, samples: np.ndarray) -> None:
+        if self._drop:
+            dropped = min(self._drop, samples.size)
+            samples = samples[dropped:]
+            self._drop -= dropped
+        if samples.size:
+            self._chunks.append(samples)
+            self._held += samples.size
+
+    def _pad_to(self, sample: int) -> None:
+        if sample > self.end_sample:
+            self._append(np.zeros(sample - self.end_sample, np.float32))
+
+    def push(self, frame: av.AudioFrame) -> None:
+        """Resample one decoded frame and append it, filling timestamp gaps with silence."""
+        t = frame.time
+        if t is not None:
+            rel = t - self.origin
+            if self._expected_input_t is None:
+                # The first frame may start after the timeline start (video
+                # first, or a seek): pad so the index still equals broadcast
+                # time; if it starts before (a seek landed early), drop the
+                # excess.
+                target = round(rel * SAMPLE_RATE)
+                self._pad_to(target)
+                self._drop = max(0, self.end_sample - target)
+            elif rel - self._expected_input_t > _GAP_TOLERANCE_S:
+                self._pad_to(round(rel * SAMPLE_RATE))
+            self._expected_input_t = rel + frame.samples / frame.sample_rate
+        if self._resampler is None or frame.layout.name != self._layout:
+            # Resample per channel and average here: FFmpeg's own stereo->mono
+            # matrix sums at -3 dB each, which lifts a centred signal by 41 %.
+            self.flush()
+            self._layout = frame.layout.name
+            self._resampler = av.AudioResampler(format="fltp", layout=frame.layout,
+                                                rate=SAMPLE_RATE)
+        self._append_resampled(self._resampler.resample(frame))
+
+    def _append_resampled(self, frames: list[av.AudioFrame]) -> None:
+        for out in frames:
+            planes = out.to_ndarray()
+            mono = planes[0] if planes.shape[0] == 1 else planes.mean(axis=0)
+            self._append(mono.astype(np.float32, copy=False))
+
+    def flush(self) -> None:
+        """Drain the resampler's internal delay (end of stream or a layout change)."""
+        if self._resampler is not None:
+            self._append_resampled(self._resampler.resample(None))
+            self._resampler = None
+
+    def take(self, start_sample: int, end_sample: int) -> np.ndarray:
+        """Return samples [start_sample, end_sample) and forget everything before end_sample.
+
+        Parts not covered by received audio are silence, so the result always
+        has exactly `end_sample - start_sample` samples.
+        """
+        length = max(0, end_sample - start_sample)
+        out = np.zeros(length, np.float32)
+        buffer = np.concatenate(self._chunks) if len(self._chunks) > 1 else (
+            self._chunks[0] if self._chunks else np.zeros(0, np.float32))
+        lo = max(start_sample, self._taken)
+        hi = min(end_sample, self._taken + buffer.size)
+        if hi > lo:
+            out[lo - start_sample:hi - start_sample] = buffer[lo - self._taken:hi - self._taken]
+        keep_from = max(0, min(end_sample - self._taken, buffer.size))
+        rest = buffer[keep_from:]
+        self._chunks = [rest.copy()] if rest.size else []
+        self._held = rest.size
+        self._taken += keep_from
+        if self._held == 0:
+            self._taken = max(self._taken, end_sample)
+        return out
+
+
+def stream_origin(container: av.container.InputContainer) -> float:
+    """Seconds on the source clock that count as broadcast time zero."""
+    if container.start_time is not None:
+        return container.start_time / av.time_base
+    starts = [s.start_time * s.time_base for s in container.streams
+              if s.start_time is not None and s.time_base is not None]
+    return float(min(starts)) if starts else 0.0
+
+
+def load_audio(source: SourceLike, *, start: float = 0.0,
+               duration: float | None = None) -> np.ndarray:
+    """Decode the first audio stream of `source` to mono float32 at 16 kHz.
+
+    `start` and `duration` are seconds from the start of the source. Any
+    container and codec PyAV reads works (wav, mp3, flac, mp4/aac, webm/opus,
+    mkv, ...). Raises MediaError when the source has no audio stream or
+    cannot be decoded; a decode that breaks after `start` also raises (with
+    `stopped_at`) rather than returning silently short audio.
+    """
+    if start < 0:
+        raise MediaError(f"start must be >= 0, got {start}")
+    if duration is not None and duration <= 0:
+        raise MediaError(f"duration must be > 0, got {duration}")
+    resolved = resolve_source(source)
+    with open_container(resolved) as container:
+        if not container.streams.audio:
+            raise MediaError("has no audio stream", source=resolved.display)
+        stream = container.streams.audio[0]
+        stream.thread_type = "AUTO"
+        origin = stream_origin(container)
+        start_sample = round(start * SAMPLE_RATE)
+        timeline = AudioTimeline(origin, start_sample)
+        if start > 0:
+            # Seek lands on or before `start`; the timeline keeps exact
+            # placement. An unseekable source just decodes from the beginning.
+            with contextlib.suppress(av.FFmpegError):
+                container.seek(int((origin + start) * av.time_base), backward=True)
+        stop_t = None if duration is None else start + duration
+        try:
+            for frame in container.decode(stream):
+                timeline.push(frame)
+                if stop_t is not None and timeline.end_time >= stop_t + 0.05:
+                    break
+            else:
+                timeline.flush()
+        except av.FFmpegError as error:
+            raise MediaError(f"audio decode failed: {describe_av_error(error)}",
+                             source=resolved.display,
+                             stopped_at=timeline.end_time) from error
+        end_sample = timeline.end_sample if stop_t is None else min(
+            timeline.end_sample, round(stop_t * SAMPLE_RATE))
+        if timeline.end_sample <= start_sample:
+            where = "at all" if start == 0 else f"at or after {start:.2f} s"
+            raise MediaError(f"audio stream has no samples {where}", source=resolved.display)
+        return timeline.take(start_sample, max(start_sample, end_sample))
