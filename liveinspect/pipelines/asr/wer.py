@@ -19,7 +19,7 @@ def _english_normalizer():
 
 
 def normalize_transcript(text: str) -> str:
-    """English: openai-whisper's normaliser (case, punctuation, spelling). Chinese: Simplified, no punctuation."""
+    """English: openai-whisper's normaliser. Chinese: Simplified characters without punctuation."""
     if _HAN.search(text):
         return "".join(ch for ch in to_simplified(text) if ch.isalnum())
     return _english_normalizer()(text)
