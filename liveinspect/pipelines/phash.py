@@ -58,25 +58,36 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
+def tile_means(image: np.ndarray, grid: int = 8) -> np.ndarray:
+    """(grid, grid) mean grey level of each tile: catches small local changes hashes miss."""
+    return _grey_thumbnail(image, grid, grid)
+
+
 @dataclass
 class NearDuplicateFilter:
     """Says whether an image looks like the last one accepted.
 
     Compares against the last *accepted* image rather than the previous one,
     so a slow fade cannot creep past the threshold one small step at a time.
-    `max_distance` is in bits out of 64; both hashes must agree, which keeps
-    two different banners on the same background apart.
+    An image is a duplicate only when both hashes are within `max_distance`
+    bits (of 64) AND no tile of an 8x8 grid changed its mean grey level by
+    more than `max_tile_change`: a whole-frame hash barely moves when a QR
+    code or a caption appears in one corner, the tile check does.
     """
 
     max_distance: int = 6
-    _last: tuple[int, int] | None = None
+    max_tile_change: float = 10.0
+    _last: tuple[int, int, np.ndarray] | None = None
 
     def is_duplicate(self, image: np.ndarray) -> bool:
-        hashes = (dhash(image), phash(image))
-        if self._last is not None and all(
-                hamming(a, b) <= self.max_distance for a, b in zip(hashes, self._last, strict=True)):
-            return True
-        self._last = hashes
+        current = (dhash(image), phash(image), tile_means(image))
+        if self._last is not None:
+            d_old, p_old, tiles_old = self._last
+            if hamming(current[0], d_old) <= self.max_distance \
+                    and hamming(current[1], p_old) <= self.max_distance \
+                    and float(np.abs(current[2] - tiles_old).max()) <= self.max_tile_change:
+                return True
+        self._last = current
         return False
 
     def reset(self) -> None:

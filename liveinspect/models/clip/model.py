@@ -73,13 +73,15 @@ class ClipModel:
     """Image and text embeddings (L2-normalised numpy arrays) from one open_clip model."""
 
     def __init__(self, model: Any, preprocess: Any, tokenizer: Any, *, name: str, version: str,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", hf_text_tower: str | None = None) -> None:
         self.model = model.eval()
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.name = name
         self.version = version
         self.device = device
+        # The Hugging Face text model, when the text tower is one (multilingual CLIPs use xlm-roberta).
+        self.hf_text_tower = hf_text_tower
 
     @classmethod
     def load(cls, model_name: str | None = None, checkpoint: str | Path | None = None, *,
@@ -106,7 +108,8 @@ class ClipModel:
         _load_weights(model, read_state_dict(source.checkpoint))
         tokenizer = open_clip.get_tokenizer(private_name)
         version = f"{source.model_name}@{_fingerprint(source.checkpoint)}"
-        return cls(model, preprocess, tokenizer, name=source.model_name, version=version, device=device)
+        return cls(model, preprocess, tokenizer, name=source.model_name, version=version, device=device,
+                   hf_text_tower=config.get("text_cfg", {}).get("hf_model_name"))
 
     @cached_property
     def embed_dim(self) -> int:

@@ -1,0 +1,82 @@
+"""MTCNN face detection with the weight files facenet-pytorch ships, in our own modules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from matplotlib import cbook
+from PIL import Image
+
+from liveinspect.errors import CheckpointError, LiveInspectError, WeightsNotFoundError
+from liveinspect.models.faces import FaceDetector, ONet, PNet, RNet, crop_face, locate_mtcnn_weights
+
+
+@pytest.fixture(scope="module")
+def grace_hopper() -> np.ndarray:
+    with cbook.get_sample_data("grace_hopper.jpg") as handle:
+        return np.asarray(Image.open(handle).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector()
+
+
+def test_weights_ship_with_facenet_pytorch_and_fit_our_modules():
+    folder = locate_mtcnn_weights()
+    assert folder is not None, "install the weights: pip install --no-deps facenet-pytorch==2.6.0"
+    for module, name in ((PNet(), "pnet.pt"), (RNet(), "rnet.pt"), (ONet(), "onet.pt")):
+        state = torch.load(folder / name, weights_only=True)
+        assert set(state) == set(module.state_dict())
+
+
+def test_finds_the_face_in_a_real_photo(detector, grace_hopper):
+    faces = detector.detect(grace_hopper)
+    assert len(faces) == 1
+    face = faces[0]
+    x0, y0, x1, y1 = face.box
+    # Grace Hopper's face spans roughly x 175-350, y 110-330 in this 512x600 portrait.
+    assert 140 < x0 < 210 and 80 < y0 < 150 and 320 < x1 < 380 and 290 < y1 < 360
+    assert face.score > 0.95
+    (left_eye, right_eye, nose, mouth_left, mouth_right) = face.landmarks
+    assert left_eye[0] < nose[0] < right_eye[0]
+    assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1])
+
+
+def test_batches_of_different_sizes_and_no_false_faces(detector, grace_hopper):
+    small = np.asarray(Image.fromarray(grace_hopper).resize((256, 300)))
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    found = detector.detect_batch([grace_hopper, np.zeros((200, 300, 3), np.uint8), noise, small])
+    assert [len(f) for f in found] == [1, 0, 0, 1]
+    big, half = found[0][0].box, found[3][0].box
+    assert np.allclose(np.array(half) * 2, big, atol=25)
+
+
+def test_large_frames_are_downsized_and_boxes_mapped_back(grace_hopper):
+    wide = np.zeros((1080, 1920, 3), np.uint8)
+    wide[200:800, 600:1112] = grace_hopper
+    faces = FaceDetector(max_side=640).detect(wide)
+    assert len(faces) == 1
+    x0, y0, x1, y1 = faces[0].box
+    assert 740 < x0 < 820 and 280 < y0 < 360 and 910 < x1 < 990 and 490 < y1 < 570
+
+
+def test_face_crop(detector, grace_hopper):
+    crop = crop_face(grace_hopper, detector.detect(grace_hopper)[0], size=112)
+    assert crop.shape == (112, 112, 3) and crop.dtype == np.uint8
+
+
+def test_missing_or_broken_weights(tmp_path):
+    with pytest.raises(WeightsNotFoundError, match="facenet-pytorch"):
+        FaceDetector(tmp_path)
+    for name in ("pnet.pt", "rnet.pt", "onet.pt"):
+        torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / name)
+    with pytest.raises(CheckpointError):
+        FaceDetector(tmp_path)
+
+
+def test_rejects_bad_images(detector):
+    with pytest.raises(LiveInspectError):
+        detector.detect(np.zeros((10, 10), np.float32))
