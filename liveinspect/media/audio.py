@@ -14,8 +14,8 @@ import numpy as np
 
 from liveinspect.errors import MediaError
 from liveinspect.media.segment import SAMPLE_RATE
-from liveinspect.media.source import SourceLike, describe_av_error, open_container, \
-    resolve_source
+from liveinspect.media.source import SourceLike, describe_av_error, main_streams, \
+    open_container, resolve_source
 
 # A jump in audio timestamps larger than this is a real gap (dropped packets,
 # a paused encoder): it is filled with silence so later audio stays aligned
@@ -152,9 +152,9 @@ def load_audio(source: SourceLike, *, start: float = 0.0,
         raise MediaError(f"duration must be > 0, got {duration}")
     resolved = resolve_source(source)
     with open_container(resolved) as container:
-        if not container.streams.audio:
+        stream, _ = main_streams(container)
+        if stream is None:
             raise MediaError("has no audio stream", source=resolved.display)
-        stream = container.streams.audio[0]
         stream.thread_type = "AUTO"
         origin = stream_origin(container)
         start_sample = round(start * SAMPLE_RATE)

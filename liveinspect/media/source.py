@@ -126,6 +126,19 @@ def describe_av_error(error: BaseException) -> str:
     return text
 
 
+def main_streams(container: av.container.InputContainer) -> tuple[
+        av.audio.stream.AudioStream | None, av.video.stream.VideoStream | None]:
+    """The first audio stream and the first real video stream.
+
+    Cover art embedded in mp3/m4a files shows up as a one-frame video stream
+    (disposition "attached_pic"); it is not the broadcast's picture.
+    """
+    audio = container.streams.audio[0] if container.streams.audio else None
+    video = next((s for s in container.streams.video
+                  if not s.disposition & av.stream.Disposition.attached_pic), None)
+    return audio, video
+
+
 @contextmanager
 def open_container(source: SourceLike | ResolvedSource) -> Iterator[av.container.InputContainer]:
     """Open `source` for reading with the whitelist and, for URLs, a timeout.
@@ -144,7 +157,7 @@ def open_container(source: SourceLike | ResolvedSource) -> Iterator[av.container
     except OSError as error:  # PyAV raises OSError subclasses for some I/O failures
         raise MediaError(f"cannot open: {error}", source=resolved.display) from error
     try:
-        if not container.streams.audio and not container.streams.video:
+        if main_streams(container) == (None, None):
             raise MediaError("has no audio and no video streams", source=resolved.display)
         yield container
     finally:

@@ -1,0 +1,250 @@
+"""One decoding pass over a file or live stream, cut into rolling time windows."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+
+import av
+import numpy as np
+
+from liveinspect.errors import MediaError
+from liveinspect.media.audio import AudioTimeline, stream_origin
+from liveinspect.media.sampling import DEFAULT_SCENE_THRESHOLD, FrameSampler, scaled_size
+from liveinspect.media.segment import SAMPLE_RATE, Frame, Segment
+from liveinspect.media.source import ResolvedSource, SourceLike, describe_av_error, \
+    main_streams, open_container, resolve_source
+
+log = logging.getLogger(__name__)
+
+# Packets of audio and video arrive interleaved but not in perfect time
+# order. A window is closed once every stream has passed its end, or once
+# any stream is this far past it (so a stream that stalls or ends early
+# cannot make us hold the whole broadcast).
+_INTERLEAVE_SLACK_S = 5.0
+# Consecutive packets the decoder may reject before the stream counts as
+# broken; one bad packet in a live stream should not end the inspection.
+_MAX_BAD_PACKETS = 25
+# A file that ends this much before its header's duration is truncated.
+_TRUNCATION_TOLERANCE_S = 1.0
+
+
+class _Windows:
+    """Holds the current window's frames and hands out finished Segments."""
+
+    def __init__(self, window_s: float, stream_id: str, timeline: AudioTimeline | None) -> None:
+        self.window_s = window_s
+        self.stream_id = stream_id
+        self.timeline = timeline
+        self.index = 0
+        self.frames: list[Frame] = []
+        self.late_frames = 0
+
+    @property
+    def t0(self) -> float:
+        return self.index * self.window_s
+
+    @property
+    def t1(self) -> float:
+        return (self.index + 1) * self.window_s
+
+    def add_frame(self, frame: Frame) -> None:
+        if frame.t < self.t0:
+            self.late_frames += 1  # its window was already handed out
+            return
+        self.frames.append(frame)
+
+    def close(self, t1: float) -> Segment:
+        """Hand out [t0, t1) and start the next window."""
+        t0 = self.t0
+        inside = [f for f in self.frames if f.t < t1]
+        self.frames = [f for f in self.frames if f.t >= t1]
+        if self.timeline is not None:
+            audio = self.timeline.take(round(t0 * SAMPLE_RATE), round(t1 * SAMPLE_RATE))
+        else:
+            audio = np.zeros(0, np.float32)
+        segment = Segment(index=self.index, t0=t0, t1=t1, audio=audio, frames=inside,
+                          stream_id=self.stream_id)
+        self.index += 1
+        return segment
+
+
+def _stream_end(container: av.container.InputContainer, resolved: ResolvedSource) -> float | None:
+    if resolved.is_network or not container.duration:
+        return None
+    return container.duration / av.time_base
+
+
+def iter_segments(source: SourceLike, *, window_s: float = 30.0, fps: float = 1.0,
+                  scene_threshold: float | None = DEFAULT_SCENE_THRESHOLD, stream_id: str = "0",
+                  max_duration: float | None = None, max_side: int | None = 1280,
+                  progress: bool = False) -> Iterator[Segment]:
+    """Decode `source` once and yield consecutive Segments of `window_s` seconds.
+
+    Audio (first audio stream) is resampled to 16 kHz mono float32 and each
+    segment holds exactly its window's samples (silence where the source had
+    none; an empty array when it has no audio at all). Video (first video
+    stream) is sampled at `fps` frames per second, plus the first frame of
+    every hard scene cut (`scene_threshold`: mean absolute thumbnail
+    difference in 0..1; None disables cut detection), and downscaled so the
+    longer side is at most `max_side` pixels. `Frame.index` counts kept
+    frames from the start; every time is broadcast seconds from the start of
+    the source (its container start time is time zero). Only the current
+    window is held in memory, so a stream of any length can be read.
+    `max_duration` stops after that many seconds. Sources: local paths,
+    file/http/https/rtmp/rtmps URLs, HLS playlists over http(s).
+
+    Errors: a source that cannot be opened, is empty or has neither audio nor
+    video raises MediaError before anything is yielded. When decoding fails
+    part way (a broken stream, a dropped connection, a file that ends before
+    the duration its header promises), every complete segment decoded so far
+    and then the partial last one are yielded first, and only then MediaError
+    is raised with `stopped_at` = the broadcast time in seconds where decoding
+    stopped. The caller keeps what it was given and may report the rest as
+    not inspected.
+    """
+    if window_s <= 0:
+        raise MediaError(f"window_s must be > 0, got {window_s}")
+    if fps <= 0:
+        raise MediaError(f"fps must be > 0, got {fps}")
+    if max_duration is not None and max_duration <= 0:
+        raise MediaError(f"max_duration must be > 0, got {max_duration}")
+    resolved = resolve_source(source)
+    with open_container(resolved) as container:
+        yield from _decode(container, resolved, window_s, FrameSampler(fps, scene_threshold),
+                           stream_id, max_duration, max_side, progress)
+
+
+def _decode(container: av.container.InputContainer, resolved: ResolvedSource, window_s: float,
+            sampler: FrameSampler, stream_id: str, max_duration: float | None,
+            max_side: int | None, progress: bool) -> Iterator[Segment]:
+    audio_stream, video_stream = main_streams(container)
+    for stream in (audio_stream, video_stream):
+        if stream is not None:
+            stream.thread_type = "AUTO"
+    origin = stream_origin(container)
+    timeline = AudioTimeline(origin) if audio_stream is not None else None
+    windows = _Windows(window_s, stream_id, timeline)
+    header_end = _stream_end(container, resolved)
+    # How far (broadcast seconds) each stream has been decoded.
+    reached = {s.index: 0.0 for s in (audio_stream, video_stream) if s is not None}
+    kept = 0
+    video_t = -math.inf
+    frame_period = _frame_period(video_stream, sampler)
+    error: MediaError | None = None
+    bar = _progress_bar(progress, header_end if max_duration is None else max_duration,
+                        resolved.display)
+    packets = container.demux(*[s for s in (audio_stream, video_stream) if s is not None])
+    bad_in_a_row = 0
+    finished_by_limit = False
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            break
+        except av.FFmpegError as failure:
+            error = _stopped(f"reading the stream failed: {describe_av_error(failure)}",
+                             resolved, reached)
+            break
+        try:
+            frames = packet.decode()
+            bad_in_a_row = 0
+        except av.FFmpegError as failure:
+            bad_in_a_row += 1
+            log.warning("%s: skipped an undecodable packet: %s", resolved.display, failure)
+            if bad_in_a_row > _MAX_BAD_PACKETS:
+                error = _stopped(f"{bad_in_a_row} packets in a row could not be decoded "
+                                 f"({describe_av_error(failure)})", resolved, reached)
+                break
+            continue
+        for frame in frames:
+            if isinstance(frame, av.AudioFrame):
+                timeline.push(frame)
+                reached[audio_stream.index] = max(reached[audio_stream.index], timeline.end_time)
+                continue
+            t = frame.time - origin if frame.time is not None else video_t + sampler.period
+            if t < -1e-6:
+                continue  # pre-roll before the broadcast start (edit lists, B-frame delay)
+            t = max(t, 0.0)
+            video_t = t
+            # A frame shows from t until the next one: count its duration as decoded.
+            reached[video_stream.index] = max(reached[video_stream.index], t + frame_period)
+            if max_duration is not None and t >= max_duration:
+                continue
+            decision = sampler.decide(t, frame)
+            if decision.keep:
+                windows.add_frame(Frame(index=kept, t=t, image=_picture(frame, max_side),
+                                        scene_change=decision.scene_change))
+                kept += 1
+        yield from _close_finished(windows, reached, max_duration)
+        if bar is not None:
+            bar.update(max(0.0, min(reached.values()) - bar.n))
+        if max_duration is not None and min(reached.values()) >= max_duration:
+            finished_by_limit = True
+            break
+    if error is None and not finished_by_limit and timeline is not None:
+        timeline.flush()
+        reached[audio_stream.index] = max(reached[audio_stream.index], timeline.end_time)
+    end = max(reached.values())
+    if max_duration is not None:
+        end = min(end, max_duration)
+    if error is None and not finished_by_limit and header_end is not None \
+            and end < header_end - max(_TRUNCATION_TOLERANCE_S, 0.01 * header_end):
+        error = _stopped(f"stream ends at {end:.2f} s but its header says {header_end:.2f} s; "
+                         "the file is probably truncated", resolved, reached)
+    if error is None and end <= 0.0 and kept == 0:
+        error = _stopped("no audio or video could be decoded", resolved, reached)
+    # Partial or not, everything decoded so far goes out before any error.
+    while windows.t1 < end - 1e-9:
+        yield windows.close(windows.t1)
+    if end > windows.t0 + 1e-9:
+        yield windows.close(end)
+    if bar is not None:
+        bar.close()
+    if windows.late_frames:
+        log.warning("%s: %d frames arrived after their window was closed and were dropped",
+                    resolved.display, windows.late_frames)
+    if error is not None:
+        raise error
+
+
+def _close_finished(windows: _Windows, reached: dict[int, float],
+                    max_duration: float | None) -> Iterator[Segment]:
+    """Yield every window that all streams (or, with slack, any stream) have passed."""
+    while True:
+        t1 = windows.t1
+        if max_duration is not None and t1 > max_duration:
+            return
+        if min(reached.values()) >= t1 or max(reached.values()) >= t1 + _INTERLEAVE_SLACK_S:
+            yield windows.close(t1)
+        else:
+            return
+
+
+def _frame_period(stream: av.video.stream.VideoStream | None, sampler: FrameSampler) -> float:
+    if stream is None:
+        return 0.0
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return 1.0 / float(rate) if rate else sampler.period
+
+
+def _stopped(problem: str, resolved: ResolvedSource, reached: dict[int, float]) -> MediaError:
+    return MediaError(problem, source=resolved.display, stopped_at=max(reached.values()))
+
+
+def _picture(frame: av.VideoFrame, max_side: int | None) -> np.ndarray:
+    width, height = scaled_size(frame.width, frame.height, max_side)
+    if (width, height) == (frame.width, frame.height):
+        return frame.to_ndarray(format="rgb24")
+    return frame.reformat(width=width, height=height, format="rgb24",
+                          interpolation="AREA").to_ndarray()
+
+
+def _progress_bar(enabled: bool, total: float | None, name: str):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="s", desc=f"decoding {name}", leave=False,
+                bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s [{elapsed}<{remaining}]")
