@@ -37,6 +37,7 @@ VIDEO_CODECS = {
     "ts": ("libx264", "aac"),
     "mpegts": ("libx264", "aac"),
     "avi": ("mpeg4", "libmp3lame"),
+    "hls": ("libx264", "aac"),   # path is the .m3u8 playlist; segments land beside it
 }
 # file suffix -> audio codec for audio-only files
 AUDIO_CODECS = {
@@ -116,7 +117,8 @@ def make_video(path: str | Path, seconds: float = 5.0, fps: float = 10.0,
     default_video, default_audio = VIDEO_CODECS[kind]
     cuts = list(cuts or [])
     rate = Fraction(fps).limit_denominator(1000)
-    with av.open(str(path), "w", format=_FORMAT_NAMES.get(kind, kind)) as out:
+    options = {"hls_time": "2", "hls_playlist_type": "vod"} if kind == "hls" else {}
+    with av.open(str(path), "w", format=_FORMAT_NAMES.get(kind, kind), options=options) as out:
         video = out.add_stream(codec or default_video, rate=rate)
         video.width, video.height = size
         video.pix_fmt = "yuv420p"

@@ -76,10 +76,12 @@ def resolve_source(source: SourceLike) -> ResolvedSource:
     """Classify `source` and refuse anything that is not a local file or an allowed URL.
 
     A `pathlib.Path` (or any `os.PathLike`) is always a local file, whatever
-    its name looks like. A string is a URL when it starts with an allowed
-    scheme (file, http, https, rtmp, rtmps; HLS is http(s) with a .m3u8
-    playlist); a string with any other scheme prefix is refused unless a local
-    file by exactly that name exists; anything else is a local path.
+    its name looks like. A string naming an existing local file is that file
+    (so "concat:a|b.mp4" or "http:clip.mp4" in the current directory work);
+    otherwise a string is a URL when it starts with an allowed scheme (file,
+    http, https, rtmp, rtmps; HLS is http(s) with a .m3u8 playlist), is
+    refused when it starts with any other scheme, and is a local path when it
+    has none.
     """
     if isinstance(source, os.PathLike):
         path = Path(os.fspath(source))
@@ -92,7 +94,7 @@ def resolve_source(source: SourceLike) -> ResolvedSource:
     match = _SCHEME.match(source)
     scheme = match.group(1).lower() if match else None
     # One letter before the colon is a Windows drive, not a scheme.
-    if scheme is None or len(scheme) == 1:
+    if scheme is None or len(scheme) == 1 or Path(source).is_file():
         return _local(Path(source), source)
     if scheme == "file":
         parts = urlsplit(source)
@@ -105,8 +107,6 @@ def resolve_source(source: SourceLike) -> ResolvedSource:
             raise MediaError(f"{scheme} URL has no host", source=source)
         return ResolvedSource(url=source, display=source, is_network=True,
                               options={"protocol_whitelist": _WHITELIST[scheme]})
-    if Path(source).is_file():
-        return _local(Path(source), source)
     raise MediaError(f"unsupported URL scheme {scheme!r}: only local files and "
                      f"{', '.join(sorted(ALLOWED_SCHEMES))} URLs are accepted", source=source)
 
