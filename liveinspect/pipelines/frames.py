@@ -132,10 +132,21 @@ class FrameAnalyzer(Analyzer):
         return [[results[i] for results in per_stage] for i in range(len(batch))]
 
     def postprocess(self, item: FrameItem, output: list[Any]) -> AnalyzerOutput:
+        results = {stage.name: result for stage, result in zip(self.stages, output, strict=True)}
+        if "ocr" in results and results.get("qr"):
+            # OCR reads a QR code's modules as junk glyphs; the code itself is reported by the QR stage.
+            code_boxes = [code.box for code in results["qr"]]
+            results["ocr"] = [line for line in results["ocr"]
+                              if not any(_centre_inside(line.box, box) for box in code_boxes)]
         combined = AnalyzerOutput()
-        for stage, result in zip(self.stages, output, strict=True):
-            combined.extend(stage.report(item, result, self._make))
+        for stage in self.stages:
+            combined.extend(stage.report(item, results[stage.name], self._make))
         return combined
+
+
+def _centre_inside(inner: Sequence[float], outer: Sequence[float]) -> bool:
+    x, y = (inner[0] + inner[2]) / 2, (inner[1] + inner[3]) / 2
+    return outer[0] <= x <= outer[2] and outer[1] <= y <= outer[3]
 
 
 def inspect_images(analyzer: FrameAnalyzer, images: Sequence[np.ndarray], *,

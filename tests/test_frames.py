@@ -1,0 +1,257 @@
+"""FrameAnalyzer: stages, near-duplicate skipping, evidence, covers, CLIP heads, and a scan of the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import cbook
+from PIL import Image
+
+from liveinspect.errors import LiveInspectError, WeightsNotFoundError
+from liveinspect.media.segment import Frame, Segment
+from liveinspect.models.exposure import OFF_REASON, configured_model_path, decode_yolo
+from liveinspect.pipelines.base import StillImage
+from liveinspect.pipelines.frames import FrameAnalyzer, inspect_images, save_thumbnail
+from liveinspect.pipelines.phash import NearDuplicateFilter, dhash, hamming, phash
+from liveinspect.policy import load_policy
+from liveinspect.schema import FindingKind, Modality
+from test_ocr import render_banner
+from test_qr import qr_image
+
+WECHAT = "https://u.wechat.com/EBxYz12AbCd"
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo" / "demo.mp4"
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return load_policy()
+
+
+@pytest.fixture(scope="module")
+def analyzer(policy) -> FrameAnalyzer:
+    return FrameAnalyzer(policy=policy, ocr_threads=2)
+
+
+def banner_with_code(text: str, payload: str | None, seed: int) -> np.ndarray:
+    image = render_banner([(text, (40, 400))], size=(960, 540)).copy()
+    if payload:
+        image[60:240, 700:880] = qr_image(payload)
+    noise = np.random.default_rng(seed).integers(-3, 4, image.shape)  # encoder noise
+    return np.clip(image.astype(int) + noise, 0, 255).astype(np.uint8)
+
+
+def segment(images: list[np.ndarray], start_index: int = 0) -> Segment:
+    frames = [Frame(index=start_index + i, t=float(start_index + i), image=image)
+              for i, image in enumerate(images)]
+    return Segment(index=0, t0=float(start_index), t1=float(start_index + len(images)), frames=frames)
+
+
+def run(analyzer: FrameAnalyzer, items: list):
+    outputs = analyzer.forward(items)
+    findings, texts = [], []
+    for item, output in zip(items, outputs, strict=True):
+        result = analyzer.postprocess(item, output)
+        findings += result.findings
+        texts += result.texts
+    return findings, texts
+
+
+def test_stages_and_what_is_skipped(analyzer):
+    assert [stage.name for stage in analyzer.stages] == ["ocr", "qr", "faces"]
+    statuses = {s.name: s for s in analyzer.component_statuses()}
+    assert statuses["frames.ocr"].state == "ran" and statuses["frames.ocr"].model_version
+    assert statuses["frames.clip"].state == "skipped"
+    assert statuses["frames.clip"].reason.startswith("no weights")
+    assert statuses["frames.exposure"].state == "skipped"
+    assert "AGPL-3.0" in statuses["frames.exposure"].reason
+    assert analyzer.unavailable_reason() is None
+    assert analyzer.model_name == "frames[ocr, qr, faces]"
+
+
+def test_static_banner_is_read_once_and_qr_lure_is_found(analyzer, policy):
+    still = [banner_with_code("加我微信 私下给你优惠", WECHAT, seed) for seed in range(4)]
+    changed = [banner_with_code("感谢观看 下次再见", None, seed) for seed in (10, 11)]
+    items = analyzer.preprocess(segment(still + changed))
+    assert [(item.frame_index, item.t_start, item.t_end) for item in items] == [(0, 0.0, 3.0), (4, 4.0, 5.0)]
+
+    findings, texts = run(analyzer, items)
+    first = [t for t in texts if t.frame_index == 0]
+    assert [t.text.replace(" ", "") for t in first] == ["加我微信私下给你优惠"]
+    assert first[0].modality is Modality.onscreen_text and first[0].source == "ocr"
+    assert (first[0].t_start, first[0].t_end) == (0.0, 3.0)
+    assert first[0].box is not None and first[0].box.y0 > 380
+    assert [t.text.replace(" ", "") for t in texts if t.frame_index == 4] == ["感谢观看下次再见"]
+
+    assert len(findings) == 1
+    lure = findings[0]
+    assert lure.kind is FindingKind.offplatform_lure and lure.evidence.payload == WECHAT
+    assert lure.evidence.frame_index == 0 and (lure.t_start, lure.t_end) == (0.0, 3.0)
+    box = lure.evidence.box
+    assert 690 <= box.x0 <= 720 and 50 <= box.y0 <= 80 and 860 <= box.x1 <= 890
+    assert lure.articles == policy.articles_for(FindingKind.offplatform_lure)
+    assert lure.modality is Modality.frame and lure.model == "frames.qr"
+
+
+def test_without_skipping_every_frame_is_inspected(policy):
+    analyzer = FrameAnalyzer(policy=policy, skip_duplicates=False, faces=False, ocr=False)
+    images = [banner_with_code("直播中", WECHAT, seed) for seed in range(3)]
+    items = analyzer.preprocess(segment(images))
+    assert len(items) == 3
+    findings, _ = run(analyzer, items)
+    assert [f.evidence.frame_index for f in findings] == [0, 1, 2]
+
+
+def test_a_code_appearing_in_a_corner_is_not_skipped(policy):
+    analyzer = FrameAnalyzer(policy=policy, faces=False, ocr=False)
+    plain = banner_with_code("欢迎来到直播间", None, 0)
+    with_code = plain.copy()
+    with_code[20:200, 760:940] = qr_image("https://qr.alipay.com/fkx1")
+    # The whole-frame hashes barely move; the tile check still sees the change.
+    assert hamming(dhash(plain), dhash(with_code)) <= 8 or hamming(phash(plain), phash(with_code)) <= 8
+    items = analyzer.preprocess(segment([plain, with_code]))
+    assert [item.frame_index for item in items] == [0, 1]
+    findings, _ = run(analyzer, items)
+    assert [f.evidence.payload for f in findings] == ["https://qr.alipay.com/fkx1"]
+
+
+def test_scene_change_frames_are_always_inspected(policy):
+    analyzer = FrameAnalyzer(policy=policy, faces=False, ocr=False)
+    image = banner_with_code("直播中", None, 0)
+    frames = [Frame(0, 0.0, image), Frame(1, 1.0, image, scene_change=True), Frame(2, 2.0, image)]
+    items = analyzer.preprocess(Segment(index=0, t0=0.0, t1=3.0, frames=frames))
+    assert [(i.frame_index, i.t_end) for i in items] == [(0, 0.0), (1, 2.0)]
+
+
+def test_cover_texts_and_codes(analyzer):
+    cover = banner_with_code("国家级品质 三天见效", "https://item.taobao.com/item.htm?id=7", 3)
+    items = analyzer.preprocess_image(StillImage(image=cover))
+    findings, texts = run(analyzer, items)
+    assert [t.modality for t in texts] == [Modality.cover]
+    assert texts[0].frame_index is None and texts[0].t_start is None
+    assert "国家级品质" in texts[0].text
+    assert [(f.kind, f.modality, f.evidence.matched_term) for f in findings] == [
+        (FindingKind.offplatform_lure, Modality.cover, "external_shop")]
+
+
+def test_faces_give_presenter_presence_and_crops_to_listeners(policy):
+    with cbook.get_sample_data("grace_hopper.jpg") as handle:
+        photo = np.asarray(Image.open(handle).convert("RGB"))
+    analyzer = FrameAnalyzer(policy=policy, ocr=False, codes=False)
+    seen = []
+    analyzer.stage("faces").listeners.append(lambda item, faces: seen.append((item.frame_index, faces)))
+    output = inspect_images(analyzer, [photo, np.zeros_like(photo)])
+    assert output.findings == [] and output.texts == []
+    assert analyzer.presence["0"] == [(0.0, 0.0, 1), (1.0, 1.0, 0)]
+    assert seen[0][0] == 0 and len(seen[0][1]) == 1 and seen[1][1] == []
+
+
+def test_bad_frames_are_refused(analyzer):
+    with pytest.raises(LiveInspectError, match="RGB uint8"):
+        analyzer.preprocess(segment([np.zeros((10, 10), np.float32)]))
+
+
+def test_near_duplicate_filter_compares_with_the_last_accepted_image():
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (90, 160, 3), dtype=np.uint8)
+    dup = NearDuplicateFilter()
+    assert not dup.is_duplicate(base)
+    assert dup.is_duplicate(np.clip(base.astype(int) + 2, 0, 255).astype(np.uint8))
+    assert not dup.is_duplicate(rng.integers(0, 255, (90, 160, 3), dtype=np.uint8))
+    with pytest.raises(LiveInspectError):
+        dhash(np.zeros(0))
+
+
+def test_exposure_plugin_is_off_unless_enabled(monkeypatch, tmp_path):
+    monkeypatch.delenv("LIVEINSPECT_EXPOSURE_MODEL", raising=False)
+    assert configured_model_path() is None
+    assert "AGPL-3.0" in OFF_REASON
+    with pytest.raises(WeightsNotFoundError, match="does not exist"):
+        configured_model_path(tmp_path / "320n.onnx")
+    monkeypatch.setenv("LIVEINSPECT_EXPOSURE_MODEL", str(tmp_path / "absent.onnx"))
+    with pytest.raises(WeightsNotFoundError):
+        configured_model_path()
+
+
+def test_yolo_decoding_maps_boxes_back_to_the_frame():
+    output = np.zeros((4 + 18, 3), np.float32)
+    output[:4, 0] = [160, 80, 40, 20]  # centre x, y, width, height in the 320 input
+    output[4 + 3, 0] = 0.9  # FEMALE_BREAST_EXPOSED
+    output[:4, 1] = [162, 81, 40, 20]  # an overlapping weaker box, removed by NMS
+    output[4 + 3, 1] = 0.6
+    output[4 + 12, 2] = 0.1  # below threshold
+    parts = decode_yolo(output, scale=2.0, min_score=0.45, image_shape=(360, 640))
+    assert [p.label for p in parts] == ["FEMALE_BREAST_EXPOSED"]
+    assert parts[0].box == pytest.approx((280.0, 140.0, 360.0, 180.0))
+
+
+def test_clip_stage_zero_shot_and_trained_head(policy, tmp_path):
+    import open_clip
+    from safetensors.torch import save_file
+
+    from liveinspect.models.clip import ClipModel, register_model_config, train_linear_head
+    from liveinspect.models.clip.prompts import load_prompt_set
+    from liveinspect.pipelines.frame_stages import SceneStage
+    from test_clip import TINY_CONFIG, _squares
+
+    name = register_model_config("liveinspect-test-frames-tiny", TINY_CONFIG)
+    save_file({k: v.contiguous() for k, v in open_clip.create_model(name).state_dict().items()},
+              str(tmp_path / "tiny.safetensors"))
+    clip = ClipModel.load(name, tmp_path / "tiny.safetensors")
+    prompts = load_prompt_set(policy=policy, languages=("en",))
+    assert "negative_list:firearms" in prompts.by_id and "presenter_studio" in prompts.by_id
+    red, blue = _squares((230, 40, 40), 16, 20), _squares((40, 40, 230), 16, 21)
+    head = train_linear_head(clip.embed_images(red + blue),
+                             ["negative_list_product:firearms"] * 16 + ["background"] * 16)
+    head.save(tmp_path / "head.safetensors")
+
+    analyzer = FrameAnalyzer(policy=policy, ocr=False, codes=False, faces=False, clip_model=name,
+                             clip_checkpoint=tmp_path / "tiny.safetensors",
+                             clip_heads=[tmp_path / "head.safetensors"])
+    stage = analyzer.stage("clip")
+    assert isinstance(stage, SceneStage) and stage.version == clip.version
+    output = inspect_images(analyzer, _squares((230, 40, 40), 2, 30) + _squares((40, 40, 230), 2, 31))
+    by_head = [f for f in output.findings if f.evidence.matched_term == "negative_list_product:firearms"]
+    assert [f.evidence.frame_index for f in by_head] == [0, 1]
+    assert by_head[0].kind is FindingKind.negative_list_product
+    assert by_head[0].evidence.category == "firearms" and "Art-7" in by_head[0].articles
+    # Zero-shot: a finding exactly when the top class is a risky one above threshold and margin.
+    zero_shot = [f for f in output.findings if f.evidence.matched_term in prompts.by_id]
+    for finding in zero_shot:
+        assert prompts.by_id[finding.evidence.matched_term].kind is finding.kind
+        assert finding.score >= prompts.threshold
+
+
+def test_save_thumbnail_draws_boxes(tmp_path):
+    image = np.zeros((200, 300, 3), np.uint8)
+    path = save_thumbnail(image, [(10, 10, 100, 100)], tmp_path / "t.jpg", max_side=150)
+    saved = np.asarray(Image.open(path))
+    assert saved.shape == (100, 150, 3)
+    edge = saved[3:8, 20:30].astype(int)
+    assert edge[..., 0].max() > 100 and edge[..., 1].max() < 80  # a red edge
+    assert saved[25, 25].max() < 60  # dark inside
+
+
+@pytest.mark.slow
+def test_demo_scan_reports_onscreen_text_and_the_qr_lure(policy):
+    assert DEMO.is_file(), f"demo broadcast missing: {DEMO}"
+    from liveinspect.pipelines.orchestrator import Inspector, ScanOptions
+    from liveinspect.pipelines.text import TextAnalyzer
+    from liveinspect.schema import Broadcast
+
+    analyzer = FrameAnalyzer(policy=policy, ocr_threads=2)
+    with Inspector([analyzer], text_analyzer=TextAnalyzer(policy=policy), policy=policy,
+                   options=ScanOptions(progress=False)) as inspector:
+        result = inspector.scan(Broadcast(source=str(DEMO), cover=str(DEMO.with_name("cover.png"))))
+    report = result.report
+    onscreen = [t for t in report.texts if t.modality is Modality.onscreen_text]
+    joined = "".join(t.text.replace(" ", "") for t in onscreen)
+    for planted in ("全网最低价", "已售10万件", "加我微信", "电子烟新口味", "保湿面霜"):
+        assert planted in joined, planted
+    assert analyzer.frames_inspected < analyzer.frames_seen  # the static set was not re-read
+    lures = [f for f in report.findings if f.evidence.payload == "https://u.wechat.com/EXAMPLEdemo123"]
+    assert lures and lures[0].kind is FindingKind.offplatform_lure and lures[0].evidence.box
+    assert 27.0 <= lures[0].t_start <= 30.0 and lures[0].t_end >= 34.0
+    assert lures[0].evidence.frame_index in result.evidence.frames  # its thumbnail is kept
+    assert any(t.modality is Modality.cover and "国家级" in t.text for t in report.texts)
