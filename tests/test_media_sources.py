@@ -1,0 +1,144 @@
+"""Which sources are opened, how, and what a hostile playlist can reach (loopback only)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from media_factory import make_video
+
+from liveinspect.errors import MediaError
+from liveinspect.media import iter_segments, probe, resolve_source
+from liveinspect.media import source as source_module
+
+
+@pytest.mark.parametrize("url", [
+    "concat:a.mp4|b.mp4", "subfile:,start,0,end,100,:/etc/passwd", "pipe:0", "data:video/mp4;base64,AAAA",
+    "crypto:/etc/passwd", "tcp://127.0.0.1:9", "udp://127.0.0.1:9", "ftp://example.com/a.mp4",
+    "gopher://example.com/", "async:file:/etc/passwd", "cache:/etc/passwd", "srt://127.0.0.1:9",
+])
+def test_foreign_schemes_are_refused_before_ffmpeg_sees_them(url):
+    with pytest.raises(MediaError, match="unsupported URL scheme"):
+        resolve_source(url)
+    with pytest.raises(MediaError, match="unsupported URL scheme"):
+        next(iter_segments(url))
+
+
+@pytest.mark.parametrize("url,whitelist", [
+    ("http://example.com/live/index.m3u8", "http,https,tcp,tls,crypto"),
+    ("https://cdn.example.com/a.mp4", "http,https,tcp,tls,crypto"),
+    ("rtmp://example.com/live/key", "rtmp,rtmps,tcp,tls"),
+    ("rtmps://example.com/live/key", "rtmp,rtmps,tcp,tls"),
+])
+def test_network_urls_get_a_whitelist_without_file(url, whitelist):
+    resolved = resolve_source(url)
+    assert resolved.is_network and resolved.url == url
+    assert resolved.options["protocol_whitelist"] == whitelist
+    assert "file" not in resolved.options["protocol_whitelist"].split(",")
+
+
+def test_local_paths_and_file_urls(tmp_path):
+    path = make_video(tmp_path / "a b.mp4", seconds=1.0, fps=5, size=(32, 32))
+    resolved = resolve_source(path)
+    assert not resolved.is_network and resolved.options == {"protocol_whitelist": "file"}
+    assert resolved.url == "file:" + str(path)
+    assert resolve_source(path.as_uri()).local_path == path
+    with pytest.raises(MediaError, match="remote host"):
+        resolve_source("file://fileserver/share/a.mp4")
+    with pytest.raises(MediaError, match="no host"):
+        resolve_source("http:/only-a-path.mp4")
+    with pytest.raises(MediaError, match="empty source"):
+        resolve_source("  ")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def media_http_root(tmp_path):
+    """Serve tmp_path/www on 127.0.0.1 for the duration of a test; yields (root, base URL)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_hls_playlist_over_http(media_http_root):
+    root, base = media_http_root
+    make_video(root / "live.m3u8", seconds=5.0, fps=10, size=(64, 48), container="hls", cuts=[2.5])
+    url = f"{base}/live.m3u8"
+    info = probe(url)
+    assert info.format_name == "hls" and info.has_audio and info.has_video and info.is_network
+    segments = list(iter_segments(url, window_s=2.0, fps=1.0))
+    assert [s.t0 for s in segments] == [0.0, 2.0, 4.0]
+    assert segments[-1].t1 == pytest.approx(5.0, abs=0.2)
+    frames = [f for s in segments for f in s.frames]
+    assert sum(f.scene_change for f in frames) == 1
+    assert len(frames) == 6   # ticks 0..4 plus the cut
+
+
+def test_hls_playlist_cannot_pull_local_files(media_http_root, tmp_path, monkeypatch):
+    root, base = media_http_root
+    # A perfectly good local segment, named by a file:// URL in a remote playlist.
+    make_video(root / "real.m3u8", seconds=2.0, fps=10, size=(64, 48), container="hls")
+    local_segment = (root / "real0.ts").resolve()
+    secret = tmp_path / "secret.ts"
+    secret.write_bytes(local_segment.read_bytes())
+    header = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+    (root / "evil.m3u8").write_text(f"{header}#EXTINF:2.0,\n{secret.as_uri()}\n#EXT-X-ENDLIST\n")
+    (root / "passwd.m3u8").write_text(f"{header}#EXTINF:2.0,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n")
+    for playlist in ("evil.m3u8", "passwd.m3u8"):
+        with pytest.raises(MediaError, match="cannot open|no audio and no video"):
+            list(iter_segments(f"{base}/{playlist}"))
+    # The same bytes served over http play, and the same playlist opens once
+    # "file" is whitelisted: the refusal above is the whitelist's doing.
+    assert probe(f"{base}/real.m3u8").has_video
+    monkeypatch.setitem(source_module._WHITELIST, "http", "http,https,tcp,tls,crypto,file")
+    assert probe(f"{base}/evil.m3u8").has_video
+
+
+def test_network_open_times_out(monkeypatch):
+    # A peer that accepts the connection and then says nothing.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    monkeypatch.setattr(source_module, "NETWORK_TIMEOUT_S", (1.0, 1.0))
+    started = time.monotonic()
+    try:
+        with pytest.raises(MediaError, match="cannot open"):
+            probe(f"http://127.0.0.1:{listener.getsockname()[1]}/stalled.m3u8")
+    finally:
+        listener.close()
+    assert time.monotonic() - started < 10
+
+
+def test_refused_connection_is_a_media_error():
+    probe_socket = socket.socket()
+    probe_socket.bind(("127.0.0.1", 0))
+    port = probe_socket.getsockname()[1]
+    probe_socket.close()   # nothing listens there now
+    with pytest.raises(MediaError, match="cannot open"):
+        probe(f"rtmp://127.0.0.1:{port}/live/key")
+
+
+def test_path_objects_never_become_urls(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "http:").mkdir()
+    path = Path("http:") / "host.mp4"
+    make_video(tmp_path / path, seconds=1.0, fps=5, size=(32, 32))
+    assert resolve_source(path).local_path == (tmp_path / path)
+    assert probe(path).has_video
