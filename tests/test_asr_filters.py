@@ -24,6 +24,14 @@ def test_blocklist_drops_stock_phrases_only():
         assert not blocklist.is_hallucination(text), text
 
 
+def test_sign_offs_backed_by_voice_activity_are_kept_but_credits_never():
+    blocklist = PhraseBlocklist()
+    # A host really saying goodbye: voice activity over the sentence is high.
+    assert not blocklist.is_hallucination("Thank you for watching.", voice=0.95)
+    assert blocklist.is_hallucination("Thank you for watching.", voice=0.2)
+    assert blocklist.is_hallucination("字幕由Amara.org社群提供", voice=0.95)
+
+
 def test_cut_repetition_collapses_loops_and_keeps_normal_text():
     prefix = [10, 11, 12, 13]
     loop = [7, 8, 9]

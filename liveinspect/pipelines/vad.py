@@ -157,7 +157,8 @@ class SpeechChunk:
     offset_s: float = 0.0  # broadcast time of sample 0 of the source audio
     stream_id: str = "0"
     segment_index: int = 0
-    meta: dict = field(default_factory=dict)
+    # Speech probability per 32 ms frame of the chunk's own audio (empty when unknown).
+    voice_probs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
     @property
     def duration(self) -> float:
@@ -171,6 +172,12 @@ class SpeechChunk:
     def t_end(self) -> float:
         last = self.pieces[-1]
         return self.offset_s + (last.source_start + last.length) / SAMPLE_RATE
+
+    def voice(self, t0: float, t1: float) -> float | None:
+        """Mean speech probability between chunk times t0 and t1, or None when unknown."""
+        lo, hi = int(t0 * SAMPLE_RATE) // FRAME, -(-int(t1 * SAMPLE_RATE) // FRAME)
+        window = self.voice_probs[lo:max(hi, lo + 1)]
+        return float(window.mean()) if len(window) else None
 
     def piece_index(self, t: float) -> int:
         sample = t * SAMPLE_RATE
@@ -206,7 +213,14 @@ def speech_chunks(audio: np.ndarray, *, offset_s: float = 0.0, stream_id: str = 
             pieces.append(Piece(position, s, e - s))
             parts.append(audio[s:e])
             position += e - s
-        chunks.append(SpeechChunk(np.concatenate(parts), pieces, offset_s, stream_id, segment_index))
+        # Source frame under each frame of the chunk, to look up voice activity in chunk time.
+        frame_starts = np.arange(0, position, FRAME)
+        owner = np.searchsorted([p.chunk_start for p in pieces], frame_starts, side="right") - 1
+        source = np.array([pieces[i].source_start for i in owner]) + frame_starts - \
+            np.array([pieces[i].chunk_start for i in owner])
+        voice = probs[np.minimum(source // FRAME, len(probs) - 1)]
+        chunks.append(SpeechChunk(np.concatenate(parts), pieces, offset_s, stream_id, segment_index,
+                                  voice.astype(np.float32)))
         current.clear()
 
     for s, e in regions:

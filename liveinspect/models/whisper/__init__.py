@@ -5,6 +5,7 @@ from liveinspect.models.whisper.ct2 import Ct2Model, read_ct2
 from liveinspect.models.whisper.weights import (
     PACKAGED_MODELS,
     WhisperWeights,
+    ct2_model_dir,
     load_whisper_model,
     resolve_whisper_weights,
 )
@@ -13,6 +14,7 @@ __all__ = [
     "Ct2Model",
     "PACKAGED_MODELS",
     "WhisperWeights",
+    "ct2_model_dir",
     "load_whisper_model",
     "read_ct2",
     "resolve_whisper_weights",

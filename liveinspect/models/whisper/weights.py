@@ -276,3 +276,35 @@ def load_whisper_model(spec: str | os.PathLike | WhisperWeights | None = None, *
     if use_cache:
         _store_cached(actual, model)
     return model
+
+
+def ct2_model_dir(spec: str | os.PathLike | WhisperWeights | None = None) -> Path:
+    """A CTranslate2 model folder (model.bin, config.json, tokenizer) for tools like faster-whisper.
+
+    Split packages are joined once into the cache, checked against the pinned checksum.
+    """
+    weights = spec if isinstance(spec, WhisperWeights) else resolve_whisper_weights(spec)
+    if weights.kind != "ct2" or weights.config_dir is None:
+        raise WeightsNotFoundError(f"{weights.description} is not a CTranslate2 model")
+    if len(weights.files) == 1 and weights.files[0].parent == weights.config_dir:
+        return weights.config_dir
+    sha256 = weights.sha256 or sha256_of(weights.files)
+    folder = cache_dir() / "ct2" / sha256
+    if (folder / "model.bin").is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for companion in weights.config_dir.iterdir():
+        if companion.is_file() and not companion.name.startswith("model.bin"):
+            (folder / companion.name).write_bytes(companion.read_bytes())
+    partial = folder / f"model.bin.{os.getpid()}.tmp"
+    digest = hashlib.sha256()
+    with open(partial, "wb") as out:
+        for chunk in _chunks(weights.files):
+            digest.update(chunk)
+            out.write(chunk)
+    if digest.hexdigest() != sha256:
+        partial.unlink()
+        raise CheckpointError(f"{weights.description}: joined file has sha256 {digest.hexdigest()}, "
+                              f"expected {sha256}")
+    os.replace(partial, folder / "model.bin")
+    return folder

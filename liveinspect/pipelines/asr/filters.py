@@ -17,9 +17,10 @@ from collections.abc import Sequence
 import torch
 from whisper.decoding import LogitFilter
 
-# Phrases Whisper produces on non-speech, taken from user reports. A sentence
-# made only of these is dropped; the match ignores case, spaces and punctuation.
-HALLUCINATED_PHRASES: tuple[str, ...] = (
+# Phrases Whisper produces on non-speech, taken from user reports; matching ignores case,
+# spaces, punctuation and the Chinese script. Subtitle credits are never said in a live room,
+# so a sentence made only of them is always dropped.
+SUBTITLE_CREDITS: tuple[str, ...] = (
     "字幕由Amara.org社群提供",
     "由Amara.org社群提供的字幕",
     "Subtitles by the Amara.org community",
@@ -32,14 +33,17 @@ HALLUCINATED_PHRASES: tuple[str, ...] = (
     "字幕志愿者",
     "中文字幕志愿者",
     "优优独播剧场YoYoTelevisionSeriesExclusive",
+)
+# These a host may really say, so they are dropped only when voice activity does not back them.
+SIGN_OFFS: tuple[str, ...] = (
     "Thanks for watching",
     "Thank you for watching",
     "Thanks for watching and see you next time",
     "Please subscribe to my channel",
     "Don't forget to like and subscribe",
     "Like and subscribe",
-    "Subtitles by",
-    "Transcribed by",
+    "感谢观看",
+    "谢谢观看",
     "ご視聴ありがとうございました",
 )
 
@@ -50,20 +54,36 @@ def normalize_for_matching(text: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LN")
 
 
-class PhraseBlocklist:
-    def __init__(self, phrases: Sequence[str] = HALLUCINATED_PHRASES) -> None:
-        keys = {normalize_for_matching(p) for p in phrases}
-        # Longest first, so a long credit line is removed whole before its parts are tried.
-        self._keys = sorted((k for k in keys if k), key=len, reverse=True)
+def _only_phrases(text: str, keys: Sequence[str]) -> bool:
+    rest = normalize_for_matching(text)
+    if not rest:
+        return False
+    for key in keys:
+        rest = rest.replace(key, "")
+    return len(rest) < 2
 
-    def is_hallucination(self, text: str) -> bool:
-        """True when the text, once every blocked phrase is removed, has no words left."""
-        rest = normalize_for_matching(text)
-        if not rest:
-            return False
-        for key in self._keys:
-            rest = rest.replace(key, "")
-        return len(rest) < 2
+
+def _keys(phrases: Sequence[str]) -> list[str]:
+    # Longest first, so a long credit line is removed whole before its parts are tried.
+    return sorted({k for k in map(normalize_for_matching, phrases) if k}, key=len, reverse=True)
+
+
+class PhraseBlocklist:
+    """Finds sentences made only of known hallucinated phrases."""
+
+    def __init__(self, credits: Sequence[str] = SUBTITLE_CREDITS, sign_offs: Sequence[str] = SIGN_OFFS,
+                 min_voice: float = 0.5) -> None:
+        self._credits = _keys(credits)
+        self._all = _keys([*credits, *sign_offs])
+        self.min_voice = min_voice
+
+    def is_hallucination(self, text: str, voice: float | None = None) -> bool:
+        """True for subtitle credits, and for sign-offs whose voice activity (mean speech
+        probability over the sentence, None when unknown) is below `min_voice`."""
+        if _only_phrases(text, self._credits):
+            return True
+        weak = voice is None or voice < self.min_voice
+        return weak and _only_phrases(text, self._all)
 
 
 def _loop_at_end(tokens: Sequence[int], max_period: int, min_repeats: int, min_tokens: int) -> int | None:

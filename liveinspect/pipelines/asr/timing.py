@@ -103,4 +103,27 @@ def _words_from_path(request: AlignmentRequest, text_indices: np.ndarray,
     timings = [WordTiming(word, tokens, float(start), float(end), 1.0)
                for word, tokens, start, end in zip(words[:-1], word_tokens[:-1], starts, ends, strict=True)]
     merge_punctuations(timings, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS)
-    return [t for t in timings if t.word]
+    timings = [t for t in timings if t.word]
+    _shorten_words_at_pauses(timings)
+    return timings
+
+
+SENTENCE_END = tuple(".。!！?？")
+
+
+def _shorten_words_at_pauses(timings: list[WordTiming]) -> None:
+    """DTW gives the silence before a sentence to its first word and the silence after to its
+    last; cap such words at twice the median word length, as openai-whisper does."""
+    durations = np.array([t.end - t.start for t in timings])
+    durations = durations[durations > 0]
+    if len(durations) == 0:
+        return
+    max_duration = 2 * min(0.7, float(np.median(durations)))
+    for i, timing in enumerate(timings):
+        if timing.end - timing.start <= max_duration:
+            continue
+        after_pause = i == 0 or timings[i - 1].word.strip().endswith(SENTENCE_END)
+        if after_pause:
+            timing.start = timing.end - max_duration
+        elif timing.word.strip().endswith(SENTENCE_END):
+            timing.end = timing.start + max_duration

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 from whisper.model import Whisper
+from whisper.timing import WordTiming
 
 from liveinspect.pipelines.asr.engine import ChunkDecode, WhisperEngine
 from liveinspect.pipelines.asr.filters import PhraseBlocklist, to_simplified
@@ -107,43 +108,43 @@ class Transcriber:
         return [self._chunk_transcript(c, d, w) for c, d, w in zip(chunks, decodes, words, strict=True)]
 
     def _chunk_transcript(self, chunk: SpeechChunk, decode: ChunkDecode, timings: list) -> ChunkTranscript:
-        simplify = self.options.simplify_chinese and decode.language == "zh"
-        if not decode.text:
-            return ChunkTranscript(chunk, decode, [])
-        if not timings:  # no word timing asked for (or none found): the chunk is one segment
-            text = to_simplified(decode.text) if simplify else decode.text
-            groups = [[Word(text, chunk.t_start, chunk.t_end)]]
-        else:
-            groups = self._sentences(chunk, timings, simplify)
         transcript = ChunkTranscript(chunk, decode, [])
+        if not decode.text:
+            return transcript
+        simplify = self.options.simplify_chinese and decode.language == "zh"
+        if timings:
+            groups = self._sentences(chunk, timings)
+        else:  # no word timing asked for (or none found): the chunk is one segment
+            groups = [[WordTiming(decode.text, decode.tokens, 0.0, chunk.duration, 1.0)]]
         for group in groups:
-            text = "".join(w.text for w in group).strip() if timings else group[0].text
-            if self.options.drop_hallucinations and self.blocklist.is_hallucination(text):
+            text = "".join(t.word for t in group).strip()
+            text = to_simplified(text) if simplify else text
+            voice = chunk.voice(group[0].start, group[-1].end)
+            if self.options.drop_hallucinations and self.blocklist.is_hallucination(text, voice):
                 transcript.dropped.append(text)
                 continue
+            piece = chunk.piece_index(group[0].start)
+            words = [Word(to_simplified(t.word.strip()) if simplify else t.word.strip(),
+                          chunk.to_broadcast(t.start, piece), chunk.to_broadcast(t.end, piece))
+                     for t in group] if timings else []
             transcript.segments.append(TranscriptSegment(
-                text=text, start=group[0].start, end=group[-1].end,
-                words=[Word(w.text.strip(), w.start, w.end) for w in group] if timings else [],
+                text=text, start=chunk.to_broadcast(group[0].start, piece),
+                end=chunk.to_broadcast(group[-1].end, piece), words=words,
                 language=decode.language, avg_logprob=decode.avg_logprob,
                 no_speech_prob=decode.no_speech_prob, stream_id=chunk.stream_id))
         return transcript
 
-    def _sentences(self, chunk: SpeechChunk, timings: list, simplify: bool) -> list[list[Word]]:
-        """Words in broadcast time, grouped at sentence ends, long pauses and left-out silences."""
-        groups: list[list[Word]] = []
-        previous_piece = None
+    def _sentences(self, chunk: SpeechChunk, timings: list[WordTiming]) -> list[list[WordTiming]]:
+        """Words (chunk time) grouped at sentence ends, long pauses and left-out silences."""
+        groups: list[list[WordTiming]] = []
         for timing in timings:
-            piece = chunk.piece_index(timing.start)
-            word = Word(to_simplified(timing.word) if simplify else timing.word,
-                        chunk.to_broadcast(timing.start, piece), chunk.to_broadcast(timing.end, piece))
-            new_group = (not groups or piece != previous_piece
-                         or groups[-1][-1].text.strip().endswith(_SENTENCE_END)
-                         or word.start - groups[-1][-1].end > self.options.max_gap_s)
-            if new_group:
-                groups.append([word])
+            previous = groups[-1][-1] if groups else None
+            if (previous is None or previous.word.strip().endswith(_SENTENCE_END)
+                    or timing.start - previous.end > self.options.max_gap_s
+                    or chunk.piece_index(timing.start) != chunk.piece_index(previous.start)):
+                groups.append([timing])
             else:
-                groups[-1].append(word)
-            previous_piece = piece
+                groups[-1].append(timing)
         return groups
 
     def transcribe_audio(self, audio: np.ndarray, *, offset_s: float = 0.0, stream_id: str = "0",
