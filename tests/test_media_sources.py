@@ -142,3 +142,36 @@ def test_path_objects_never_become_urls(tmp_path, monkeypatch):
     make_video(tmp_path / path, seconds=1.0, fps=5, size=(32, 32))
     assert resolve_source(path).local_path == (tmp_path / path)
     assert probe(path).has_video
+
+
+def test_connection_dropped_mid_transfer_keeps_what_was_decoded(tmp_path):
+    data = make_video(tmp_path / "vod.mkv", seconds=12.0, fps=5, size=(64, 48), gop=5).read_bytes()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve_half_then_hang_up() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            client.recv(65536)
+            client.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: video/x-matroska\r\n"
+                           + f"Content-Length: {len(data)}\r\n\r\n".encode() + data[:len(data) // 2])
+            client.close()
+
+    threading.Thread(target=serve_half_then_hang_up, daemon=True).start()
+    received = []
+    try:
+        with pytest.raises(MediaError) as caught:
+            for segment in iter_segments(f"http://127.0.0.1:{listener.getsockname()[1]}/vod.mkv",
+                                         window_s=2.0):
+                received.append(segment)
+    finally:
+        listener.close()
+    stopped_at = caught.value.stopped_at
+    assert stopped_at is not None and 3.0 < stopped_at < 9.0
+    assert [s.t0 for s in received] == [2.0 * k for k in range(len(received))]
+    assert received[-1].t1 == pytest.approx(stopped_at)
+    assert sum(len(s.frames) for s in received) >= 3

@@ -157,15 +157,15 @@ def test_truncated_stream_yields_what_decoded_then_reports_where_it_stopped(tmp_
 
 def test_mp4_cut_before_its_index_cannot_be_opened(tmp_path):
     path = truncate(make_video(tmp_path / "a.mp4", seconds=2.0, fps=5, size=(64, 48)), 0.5)
-    with pytest.raises(MediaError, match="cannot open") as caught:
+    with pytest.raises(MediaError, match="MP4/MOV file but is damaged or truncated") as caught:
         _segments(path)
     assert caught.value.stopped_at is None
 
 
 @pytest.mark.parametrize("content,problem", [
     (b"", "empty"),
-    (b"This is a plain text file, not a video.\n" * 20, "not a recognised media file"),
-    (bytes(range(256)) * 64, "not a recognised media file"),
+    (b"This is a plain text file, not a video.\n" * 20, "text file, not audio or video"),
+    (bytes(range(256)) * 64, "not a recognised audio/video format"),
 ])
 def test_bad_files_name_the_problem(tmp_path, content, problem):
     path = tmp_path / "clip.mp4"

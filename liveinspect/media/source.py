@@ -139,6 +139,37 @@ def main_streams(container: av.container.InputContainer) -> tuple[
     return audio, video
 
 
+# Leading bytes of containers, to tell "damaged file of a known kind" from
+# "not media at all" when FFmpeg only says "Invalid data".
+_MAGIC = (
+    (4, b"ftyp", "MP4/MOV"),
+    (0, b"\x1aE\xdf\xa3", "Matroska/WebM"),
+    (0, b"RIFF", "RIFF (WAV/AVI)"),
+    (0, b"ID3", "MP3"),
+    (0, b"fLaC", "FLAC"),
+    (0, b"OggS", "Ogg"),
+    (0, b"FLV", "FLV"),
+    (0, b"#EXTM3U", "HLS playlist"),
+)
+
+
+def diagnose_unreadable(path: Path) -> str:
+    """Name why a local file FFmpeg calls "invalid data" is unreadable, from its first bytes."""
+    with path.open("rb") as handle:
+        head = handle.read(512)
+    for offset, magic, kind in _MAGIC:
+        if head[offset:offset + len(magic)] == magic:
+            return f"looks like a {kind} file but is damaged or truncated"
+    try:
+        head.decode("utf-8")
+        is_text = b"\0" not in head
+    except UnicodeDecodeError:
+        is_text = False
+    if is_text:
+        return "is a text file, not audio or video (wrong file type)"
+    return "not a recognised audio/video format (wrong file type or corrupt)"
+
+
 @contextmanager
 def open_container(source: SourceLike | ResolvedSource) -> Iterator[av.container.InputContainer]:
     """Open `source` for reading with the whitelist and, for URLs, a timeout.
@@ -152,8 +183,10 @@ def open_container(source: SourceLike | ResolvedSource) -> Iterator[av.container
     try:
         container = av.open(resolved.url, mode="r", **kwargs)
     except av.FFmpegError as error:
-        raise MediaError(f"cannot open: {describe_av_error(error)}",
-                         source=resolved.display) from error
+        problem = describe_av_error(error)
+        if isinstance(error, av.error.InvalidDataError) and resolved.local_path is not None:
+            problem = diagnose_unreadable(resolved.local_path)
+        raise MediaError(f"cannot open: {problem}", source=resolved.display) from error
     except OSError as error:  # PyAV raises OSError subclasses for some I/O failures
         raise MediaError(f"cannot open: {error}", source=resolved.display) from error
     try:

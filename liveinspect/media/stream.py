@@ -70,10 +70,9 @@ class _Windows:
         return segment
 
 
-def _stream_end(container: av.container.InputContainer, resolved: ResolvedSource) -> float | None:
-    if resolved.is_network or not container.duration:
-        return None
-    return container.duration / av.time_base
+def _header_duration(container: av.container.InputContainer) -> float | None:
+    """The duration the container promises (None for live streams and unknowns)."""
+    return container.duration / av.time_base if container.duration else None
 
 
 def iter_segments(source: SourceLike, *, window_s: float = 30.0, fps: float = 1.0,
@@ -126,7 +125,7 @@ def _decode(container: av.container.InputContainer, resolved: ResolvedSource, wi
     origin = stream_origin(container)
     timeline = AudioTimeline(origin) if audio_stream is not None else None
     windows = _Windows(window_s, stream_id, timeline)
-    header_end = _stream_end(container, resolved)
+    header_end = _header_duration(container)
     # How far (broadcast seconds) each stream has been decoded.
     reached = {s.index: 0.0 for s in (audio_stream, video_stream) if s is not None}
     kept = 0
