@@ -255,3 +255,26 @@ def test_demo_scan_reports_onscreen_text_and_the_qr_lure(policy):
     assert 27.0 <= lures[0].t_start <= 30.0 and lures[0].t_end >= 34.0
     assert lures[0].evidence.frame_index in result.evidence.frames  # its thumbnail is kept
     assert any(t.modality is Modality.cover and "国家级" in t.text for t in report.texts)
+
+
+def test_text_runs_merge_lines_seen_on_consecutive_frames_of_a_segment():
+    from liveinspect.pipelines.frame_stages import FrameItem
+    from liveinspect.pipelines.frames import TextRuns
+    from liveinspect.schema import TextItem
+
+    def item(index: int, last: bool = False) -> FrameItem:
+        return FrameItem(image=np.zeros((1, 1, 3), np.uint8), frame_index=index, t_start=float(index),
+                         t_end=float(index) + 0.5, segment=("0", 0), last_in_segment=last)
+
+    def line(text: str, index: int) -> TextItem:
+        return TextItem(modality=Modality.onscreen_text, text=text, t_start=float(index),
+                        t_end=float(index) + 0.5, frame_index=index, source="ocr")
+
+    runs = TextRuns()
+    assert runs.add(item(0), [line("保湿面霜", 0), line("字幕一", 0)]) == []
+    assert runs.add(item(1), [line("保湿 面霜", 1), line("字幕二", 1)]) == []
+    assert runs.add(item(2), [line("字幕二", 2)]) == []
+    out = runs.add(item(3, last=True), [line("保湿面霜", 3)])
+    spans = sorted((t.t_start, t.text, t.frame_index, t.t_end) for t in out)
+    assert spans == [(0.0, "保湿面霜", 0, 1.5), (0.0, "字幕一", 0, 0.5), (1.0, "字幕二", 1, 2.5),
+                     (3.0, "保湿面霜", 3, 3.5)]

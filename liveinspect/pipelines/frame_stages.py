@@ -45,6 +45,8 @@ class FrameItem:
     t_end: float | None = None
     stream_id: str = "0"
     name: str = ""
+    segment: tuple[str, int] | None = None  # (stream id, segment index) for frames
+    last_in_segment: bool = False
 
 
 def to_box(box: Sequence[float]) -> Box:

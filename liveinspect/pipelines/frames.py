@@ -15,6 +15,7 @@ Stages that cannot run (no CLIP weights, exposure plugin off) are listed by
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from liveinspect.pipelines.frame_stages import (
     build_stages,
 )
 from liveinspect.pipelines.phash import NearDuplicateFilter
-from liveinspect.schema import AnalyzerStatus, Modality
+from liveinspect.schema import AnalyzerStatus, Modality, TextItem
 
 
 class FrameAnalyzer(Analyzer):
@@ -60,6 +61,7 @@ class FrameAnalyzer(Analyzer):
         else:
             self.stages, self._skipped = list(stages), []
         self._make = FindingFactory(policy)
+        self._texts = TextRuns()
         self.seconds: dict[str, float] = {stage.name: 0.0 for stage in self.stages}
         self.frames_seen = 0
         self.frames_inspected = 0
@@ -113,7 +115,10 @@ class FrameAnalyzer(Analyzer):
                     items[-1].t_end = frame.t
                     continue
             items.append(FrameItem(image=frame.image, modality=Modality.frame, frame_index=frame.index,
-                                   t_start=frame.t, t_end=frame.t, stream_id=segment.stream_id))
+                                   t_start=frame.t, t_end=frame.t, stream_id=segment.stream_id,
+                                   segment=(segment.stream_id, segment.index)))
+        if items:
+            items[-1].last_in_segment = True
         self.frames_inspected += len(items)
         return items
 
@@ -141,7 +146,47 @@ class FrameAnalyzer(Analyzer):
         combined = AnalyzerOutput()
         for stage in self.stages:
             combined.extend(stage.report(item, results[stage.name], self._make))
+        if item.segment is not None:
+            combined.texts = self._texts.add(item, combined.texts)
         return combined
+
+
+class TextRuns:
+    """Merges a line of text seen on consecutive inspected frames of a segment into one TextItem.
+
+    The set's fixed captions stay on screen while subtitles change, so whole
+    frames differ but those lines do not; they are reported once per run with
+    the span they were shown. Texts are held until the segment's last item,
+    which the orchestrator postprocesses together with the rest of the
+    segment, so the frames they point at are still there for thumbnails.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, int], dict[str, TextItem]] = {}
+        self._done: dict[tuple[str, int], list[TextItem]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, item: FrameItem, texts: list[TextItem]) -> list[TextItem]:
+        key = item.segment
+        with self._lock:
+            running = self._open.setdefault(key, {})
+            finished = self._done.setdefault(key, [])
+            current: dict[str, TextItem] = {}
+            for text in texts:
+                line = "".join(text.text.split()).casefold()
+                if line in running:
+                    running[line].t_end = text.t_end
+                    current[line] = running.pop(line)
+                elif line not in current:
+                    current[line] = text
+            finished.extend(running.values())  # not seen on this frame: the run ended
+            self._open[key] = current
+            if not item.last_in_segment:
+                return []
+            del self._open[key]
+            finished = self._done.pop(key)
+        return sorted([*finished, *current.values()], key=lambda t: (t.t_start or 0.0, t.box.y0 if t.box
+                                                                      else 0.0))
 
 
 def _centre_inside(inner: Sequence[float], outer: Sequence[float]) -> bool:
