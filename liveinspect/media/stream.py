@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from liveinspect.errors import MediaError
 from liveinspect.media.audio import AudioTimeline, stream_origin
@@ -131,6 +132,7 @@ def _decode(container: av.container.InputContainer, resolved: ResolvedSource, wi
     kept = 0
     video_t = -math.inf
     frame_period = _frame_period(video_stream, sampler)
+    reformatter = VideoReformatter()  # reused: it keeps its scaler between frames
     error: MediaError | None = None
     bar = _progress_bar(progress, header_end if max_duration is None else max_duration,
                         resolved.display)
@@ -173,7 +175,7 @@ def _decode(container: av.container.InputContainer, resolved: ResolvedSource, wi
                 continue
             decision = sampler.decide(t, frame)
             if decision.keep:
-                windows.add_frame(Frame(index=kept, t=t, image=_picture(frame, max_side),
+                windows.add_frame(Frame(index=kept, t=t, image=_picture(frame, max_side, reformatter),
                                         scene_change=decision.scene_change))
                 kept += 1
         yield from _close_finished(windows, reached, max_duration)
@@ -232,12 +234,14 @@ def _stopped(problem: str, resolved: ResolvedSource, reached: dict[int, float]) 
     return MediaError(problem, source=resolved.display, stopped_at=max(reached.values()))
 
 
-def _picture(frame: av.VideoFrame, max_side: int | None) -> np.ndarray:
+def _picture(frame: av.VideoFrame, max_side: int | None, reformatter: VideoReformatter) -> np.ndarray:
     width, height = scaled_size(frame.width, frame.height, max_side)
-    if (width, height) == (frame.width, frame.height):
-        return frame.to_ndarray(format="rgb24")
-    return frame.reformat(width=width, height=height, format="rgb24",
-                          interpolation="AREA").to_ndarray()
+    interpolation = None if (width, height) == (frame.width, frame.height) else "AREA"
+    rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24",
+                               interpolation=interpolation).to_ndarray()
+    # to_ndarray may be a padded view into FFmpeg's buffer; kept frames own
+    # compact memory so the decoder's frame can be freed.
+    return np.array(rgb, dtype=np.uint8, order="C", copy=True)
 
 
 def _progress_bar(enabled: bool, total: float | None, name: str):
