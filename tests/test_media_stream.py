@@ -155,6 +155,37 @@ def test_truncated_stream_yields_what_decoded_then_reports_where_it_stopped(tmp_
     assert received[-1].frames  # the partial last window is handed out too
 
 
+def test_corrupt_bytes_mid_file_are_skipped_not_fatal(tmp_path):
+    path = make_video(tmp_path / "damaged.mp4", seconds=10.0, fps=10, size=(64, 48), gop=10)
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(0)
+    middle = len(data) // 3
+    data[middle:middle + 3000] = rng.integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    segments = _segments(path, window_s=2.0)
+    _assert_consecutive(segments, 2.0)
+    assert segments[-1].t1 == pytest.approx(10.0, abs=0.15)
+    assert sum(len(s.frames) for s in segments) >= 9
+
+
+def test_timestamp_reset_in_concatenated_ts_keeps_the_clock_running(tmp_path):
+    first = make_video(tmp_path / "part1.ts", seconds=4.0, fps=5, size=(64, 48))
+    second = make_video(tmp_path / "part2.ts", seconds=4.0, fps=5, size=(64, 48), cuts=[0.0])
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())   # both start at 1.4 s
+    segments = _segments(joined, window_s=2.0, fps=1.0)
+    _assert_consecutive(segments, 2.0)
+    frames = _all_frames(segments)
+    assert len(frames) == 8
+    offset = frames[0].t
+    assert [round(f.t - offset, 3) for f in frames] == [float(k) for k in range(8)]
+    # The splice is a cut from the first colour to the second.
+    assert [f.scene_change for f in frames] == [False] * 4 + [True] + [False] * 3
+    audio = np.concatenate([s.audio for s in segments])
+    assert audio.size >= 7.9 * SAMPLE_RATE
+    assert np.abs(audio[int(4.5 * SAMPLE_RATE):int(7.5 * SAMPLE_RATE)]).max() > 0.3
+
+
 def test_mp4_cut_before_its_index_cannot_be_opened(tmp_path):
     path = truncate(make_video(tmp_path / "a.mp4", seconds=2.0, fps=5, size=(64, 48)), 0.5)
     with pytest.raises(MediaError, match="MP4/MOV file but is damaged or truncated") as caught:

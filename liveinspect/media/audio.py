@@ -13,6 +13,7 @@ import av
 import numpy as np
 
 from liveinspect.errors import MediaError
+from liveinspect.media.clock import StreamClock, stream_origin
 from liveinspect.media.segment import SAMPLE_RATE
 from liveinspect.media.source import SourceLike, describe_av_error, main_streams, \
     open_container, resolve_source
@@ -26,14 +27,13 @@ _GAP_TOLERANCE_S = 0.1
 class AudioTimeline:
     """Resample audio frames to 16 kHz mono float32 and keep them in broadcast time.
 
-    Sample `i` of the timeline is at `origin + i / 16000` seconds of the
-    source's own clock, i.e. at broadcast time `i / 16000`. Only samples not
-    yet taken are held, so memory stays bounded by what the caller has not
+    Sample `i` of the timeline is at broadcast time `i / 16000`; the caller
+    says where each frame belongs (see StreamClock). Only samples not yet
+    taken are held, so memory stays bounded by what the caller has not
     consumed.
     """
 
-    def __init__(self, origin: float, start_sample: int = 0) -> None:
-        self.origin = origin
+    def __init__(self, start_sample: int = 0) -> None:
         self._resampler: av.AudioResampler | None = None
         self._layout: str | None = None
         self._chunks: list[np.ndarray] = []
@@ -66,22 +66,21 @@ class AudioTimeline:
         if sample > self.end_sample:
             self._append(np.zeros(sample - self.end_sample, np.float32))
 
-    def push(self, frame: av.AudioFrame) -> None:
-        """Resample one decoded frame and append it, filling timestamp gaps with silence."""
-        t = frame.time
+    def push(self, frame: av.AudioFrame, t: float | None) -> None:
+        """Resample one decoded frame that starts at broadcast time `t` (None: right
+        after the previous one) and append it, filling gaps with silence."""
         if t is not None:
-            rel = t - self.origin
             if self._expected_input_t is None:
                 # The first frame may start after the timeline start (video
                 # first, or a seek): pad so the index still equals broadcast
                 # time; if it starts before (a seek landed early), drop the
                 # excess.
-                target = round(rel * SAMPLE_RATE)
+                target = round(t * SAMPLE_RATE)
                 self._pad_to(target)
                 self._drop = max(0, self.end_sample - target)
-            elif rel - self._expected_input_t > _GAP_TOLERANCE_S:
-                self._pad_to(round(rel * SAMPLE_RATE))
-            self._expected_input_t = rel + frame.samples / frame.sample_rate
+            elif t - self._expected_input_t > _GAP_TOLERANCE_S:
+                self._pad_to(round(t * SAMPLE_RATE))
+            self._expected_input_t = t + frame.samples / frame.sample_rate
         if self._resampler is None or frame.layout.name != self._layout:
             # Resample per channel and average here: FFmpeg's own stereo->mono
             # matrix sums at -3 dB each, which lifts a centred signal by 41 %.
@@ -127,15 +126,6 @@ class AudioTimeline:
         return out
 
 
-def stream_origin(container: av.container.InputContainer) -> float:
-    """Seconds on the source clock that count as broadcast time zero."""
-    if container.start_time is not None:
-        return container.start_time / av.time_base
-    starts = [s.start_time * s.time_base for s in container.streams
-              if s.start_time is not None and s.time_base is not None]
-    return float(min(starts)) if starts else 0.0
-
-
 def load_audio(source: SourceLike, *, start: float = 0.0,
                duration: float | None = None) -> np.ndarray:
     """Decode the first audio stream of `source` to mono float32 at 16 kHz.
@@ -157,8 +147,9 @@ def load_audio(source: SourceLike, *, start: float = 0.0,
             raise MediaError("has no audio stream", source=resolved.display)
         stream.thread_type = "AUTO"
         origin = stream_origin(container)
+        clock = StreamClock(origin)
         start_sample = round(start * SAMPLE_RATE)
-        timeline = AudioTimeline(origin, start_sample)
+        timeline = AudioTimeline(start_sample)
         if start > 0:
             # Seek lands on or before `start`; the timeline keeps exact
             # placement. An unseekable source just decodes from the beginning.
@@ -167,7 +158,7 @@ def load_audio(source: SourceLike, *, start: float = 0.0,
         stop_t = None if duration is None else start + duration
         try:
             for frame in container.decode(stream):
-                timeline.push(frame)
+                timeline.push(frame, clock(frame.time, frame.samples / frame.sample_rate))
                 if stop_t is not None and timeline.end_time >= stop_t + 0.05:
                     break
             else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator
 
 import av
@@ -11,7 +10,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from liveinspect.errors import MediaError
-from liveinspect.media.audio import AudioTimeline, stream_origin
+from liveinspect.media.audio import AudioTimeline
+from liveinspect.media.clock import StreamClock, stream_origin
 from liveinspect.media.sampling import DEFAULT_SCENE_THRESHOLD, FrameSampler, scaled_size
 from liveinspect.media.segment import SAMPLE_RATE, Frame, Segment
 from liveinspect.media.source import ResolvedSource, SourceLike, describe_av_error, \
@@ -124,20 +124,20 @@ def _decode(container: av.container.InputContainer, resolved: ResolvedSource, wi
         if stream is not None:
             stream.thread_type = "AUTO"
     origin = stream_origin(container)
-    timeline = AudioTimeline(origin) if audio_stream is not None else None
+    timeline = AudioTimeline() if audio_stream is not None else None
+    audio_clock, video_clock = StreamClock(origin), StreamClock(origin)
     windows = _Windows(window_s, stream_id, timeline)
     header_end = _header_duration(container)
     # How far (broadcast seconds) each stream has been decoded.
     reached = {s.index: 0.0 for s in (audio_stream, video_stream) if s is not None}
     kept = 0
-    video_t = -math.inf
     frame_period = _frame_period(video_stream, sampler)
     reformatter = VideoReformatter()  # reused: it keeps its scaler between frames
     error: MediaError | None = None
     bar = _progress_bar(progress, header_end if max_duration is None else max_duration,
                         resolved.display)
     packets = container.demux(*[s for s in (audio_stream, video_stream) if s is not None])
-    bad_in_a_row = 0
+    bad_in_a_row = skipped_packets = 0
     finished_by_limit = False
     while True:
         try:
@@ -153,7 +153,10 @@ def _decode(container: av.container.InputContainer, resolved: ResolvedSource, wi
             bad_in_a_row = 0
         except av.FFmpegError as failure:
             bad_in_a_row += 1
-            log.warning("%s: skipped an undecodable packet: %s", resolved.display, failure)
+            skipped_packets += 1
+            if skipped_packets == 1:
+                log.warning("%s: skipping undecodable packets (first at %.2f s): %s",
+                            resolved.display, max(reached.values()), failure)
             if bad_in_a_row > _MAX_BAD_PACKETS:
                 error = _stopped(f"{bad_in_a_row} packets in a row could not be decoded "
                                  f"({describe_av_error(failure)})", resolved, reached)
@@ -161,14 +164,15 @@ def _decode(container: av.container.InputContainer, resolved: ResolvedSource, wi
             continue
         for frame in frames:
             if isinstance(frame, av.AudioFrame):
-                timeline.push(frame)
+                timeline.push(frame, audio_clock(frame.time, frame.samples / frame.sample_rate))
                 reached[audio_stream.index] = max(reached[audio_stream.index], timeline.end_time)
                 continue
-            t = frame.time - origin if frame.time is not None else video_t + sampler.period
+            t = video_clock(frame.time, frame_period)
+            if t is None:
+                continue  # no timestamp and nothing before it to count from
             if t < -1e-6:
                 continue  # pre-roll before the broadcast start (edit lists, B-frame delay)
             t = max(t, 0.0)
-            video_t = t
             # A frame shows from t until the next one: count its duration as decoded.
             reached[video_stream.index] = max(reached[video_stream.index], t + frame_period)
             if max_duration is not None and t >= max_duration:
@@ -203,6 +207,12 @@ def _decode(container: av.container.InputContainer, resolved: ResolvedSource, wi
         yield windows.close(end)
     if bar is not None:
         bar.close()
+    if skipped_packets:
+        log.warning("%s: %d undecodable packets were skipped in all", resolved.display,
+                    skipped_packets)
+    if audio_clock.resets or video_clock.resets:
+        log.warning("%s: timestamps reset %d times; broadcast time carried on across them",
+                    resolved.display, max(audio_clock.resets, video_clock.resets))
     if windows.late_frames:
         log.warning("%s: %d frames arrived after their window was closed and were dropped",
                     resolved.display, windows.late_frames)
