@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import av
 import numpy as np
 import pytest
 
 from liveinspect.errors import MediaError
 from liveinspect.media import SAMPLE_RATE, load_audio
+from liveinspect.media.audio import AudioTimeline
 from media_factory import make_audio, make_video, sine
 
 
@@ -61,3 +63,43 @@ def test_video_without_audio_is_an_error(tmp_path):
                       with_audio=False)
     with pytest.raises(MediaError, match="no audio stream"):
         load_audio(path)
+
+
+def _frame(value: float, seconds: float, rate: int = SAMPLE_RATE):
+    samples = np.full((1, round(seconds * rate)), value, np.float32)
+    frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+    frame.sample_rate = rate
+    return frame
+
+
+def test_timeline_fills_gaps_drops_overlaps_and_late_audio():
+    timeline = AudioTimeline()
+    timeline.push(_frame(0.1, 1.0), 0.0)
+    timeline.push(_frame(0.2, 1.0), 2.0)     # 1 s gap: silence
+    timeline.push(_frame(0.3, 1.0), 2.5)     # overlaps the last 0.5 s: its first half is dropped
+    timeline.push(_frame(0.35, 0.5), None)   # no timestamp: right after the previous one
+    timeline.flush()
+    audio = timeline.take(0, 4 * SAMPLE_RATE)
+    expected = [(0.0, 1.0, 0.1), (1.0, 2.0, 0.0), (2.0, 3.0, 0.2), (3.0, 3.5, 0.3), (3.5, 4.0, 0.35)]
+    for start, end, value in expected:
+        part = audio[int(start * SAMPLE_RATE) + 50:int(end * SAMPLE_RATE) - 50]
+        np.testing.assert_allclose(part, value, atol=1e-3, err_msg=f"{start}-{end} s")
+    # A window already handed out cannot take late audio: the late part is
+    # dropped and what follows still lands at its own time.
+    assert timeline.take(4 * SAMPLE_RATE, 5 * SAMPLE_RATE).max() == 0.0
+    timeline.push(_frame(0.4, 1.0), 4.5)     # 4.5..5.5, of which 5.0..5.5 is still open
+    timeline.flush()
+    late = timeline.take(5 * SAMPLE_RATE, round(5.5 * SAMPLE_RATE))
+    np.testing.assert_allclose(late[50:-50], 0.4, atol=1e-3)
+
+
+def test_timeline_resamples_any_rate_to_16k():
+    timeline = AudioTimeline()
+    tone = sine(1.0, 44100)
+    frame = av.AudioFrame.from_ndarray(tone[None, :], format="fltp", layout="mono")
+    frame.sample_rate = 44100
+    timeline.push(frame, 0.0)
+    timeline.flush()
+    audio = timeline.take(0, timeline.end_sample)
+    assert abs(audio.size - SAMPLE_RATE) <= 32
+    np.testing.assert_allclose(audio[100:15000], sine(1.0, SAMPLE_RATE)[100:15000], atol=2e-2)

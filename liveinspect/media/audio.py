@@ -18,10 +18,12 @@ from liveinspect.media.segment import SAMPLE_RATE
 from liveinspect.media.source import SourceLike, describe_av_error, main_streams, \
     open_container, resolve_source
 
-# A jump in audio timestamps larger than this is a real gap (dropped packets,
-# a paused encoder): it is filled with silence so later audio stays aligned
-# with the pictures. Smaller jitter is ignored.
-_GAP_TOLERANCE_S = 0.1
+# Audio whose timestamp is further than this from where the timeline has got
+# to is re-placed: a gap (dropped packets, a paused encoder) is filled with
+# silence, an overlap (late or repeated audio) is dropped, so later audio
+# stays aligned with the pictures. Smaller jitter, and the resampler's own
+# delay of a few samples, are ignored.
+_ALIGN_TOLERANCE = round(0.1 * SAMPLE_RATE)
 
 
 class AudioTimeline:
@@ -41,8 +43,8 @@ class AudioTimeline:
         # Timeline position of _chunks[0]; starting later than 0 lets a reader
         # that seeked skip the audio before its start without holding it.
         self._taken = start_sample
-        self._drop = 0          # incoming samples to discard (first frame began before start)
-        self._expected_input_t: float | None = None
+        self._drop = 0          # incoming samples to discard (they overlap what we have)
+        self._placed = False    # whether the first frame has been placed yet
 
     @property
     def end_sample(self) -> int:
@@ -62,25 +64,33 @@ class AudioTimeline:
             self._chunks.append(samples)
             self._held += samples.size
 
-    def _pad_to(self, sample: int) -> None:
-        if sample > self.end_sample:
-            self._append(np.zeros(sample - self.end_sample, np.float32))
+    def _align(self, target: int) -> None:
+        """Make the next incoming sample land at timeline index `target`."""
+        position = self.end_sample - self._drop
+        if target > position:
+            lack = target - position
+            cancelled = min(lack, self._drop)
+            self._drop -= cancelled
+            if lack > cancelled:
+                self._chunks.append(np.zeros(lack - cancelled, np.float32))
+                self._held += lack - cancelled
+        else:
+            self._drop += position - target
 
     def push(self, frame: av.AudioFrame, t: float | None) -> None:
         """Resample one decoded frame that starts at broadcast time `t` (None: right
-        after the previous one) and append it, filling gaps with silence."""
+        after the previous one) and append it in its place.
+
+        The first frame is placed exactly (it may start after the timeline's
+        start, or before it after a seek); later ones only when they stray
+        from the running position by more than 0.1 s.
+        """
         if t is not None:
-            if self._expected_input_t is None:
-                # The first frame may start after the timeline start (video
-                # first, or a seek): pad so the index still equals broadcast
-                # time; if it starts before (a seek landed early), drop the
-                # excess.
-                target = round(t * SAMPLE_RATE)
-                self._pad_to(target)
-                self._drop = max(0, self.end_sample - target)
-            elif t - self._expected_input_t > _GAP_TOLERANCE_S:
-                self._pad_to(round(t * SAMPLE_RATE))
-            self._expected_input_t = t + frame.samples / frame.sample_rate
+            target = round(t * SAMPLE_RATE)
+            position = self.end_sample - self._drop
+            if not self._placed or abs(target - position) > _ALIGN_TOLERANCE:
+                self._align(target)
+            self._placed = True
         if self._resampler is None or frame.layout.name != self._layout:
             # Resample per channel and average here: FFmpeg's own stereo->mono
             # matrix sums at -3 dB each, which lifts a centred signal by 41 %.
