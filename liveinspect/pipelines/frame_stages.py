@@ -143,10 +143,13 @@ class FaceStage(FrameStage):
 
     name = "faces"
 
-    def __init__(self, weights_dir: str | Path | None = None) -> None:
+    def __init__(self, weights_dir: str | Path | None = None, *, min_face_size: int = 40,
+                 max_side: int = 640) -> None:
         from liveinspect.models.faces import FaceDetector
 
-        self.detector = FaceDetector(weights_dir)
+        # A presenter's face is large in the picture; a coarser pyramid on a smaller image
+        # costs a fraction of the detector's defaults.
+        self.detector = FaceDetector(weights_dir, min_face_size=min_face_size, max_side=max_side)
         self.version = self.detector.version
         self.listeners: list[Callable[[FrameItem, list], None]] = []
         self.presence: dict[str, list[tuple[float | None, float | None, int]]] = {}
