@@ -175,3 +175,20 @@ def test_connection_dropped_mid_transfer_keeps_what_was_decoded(tmp_path):
     assert [s.t0 for s in received] == [2.0 * k for k in range(len(received))]
     assert received[-1].t1 == pytest.approx(stopped_at)
     assert sum(len(s.frames) for s in received) >= 3
+
+
+def test_live_hls_has_no_duration_and_max_duration_bounds_the_read(media_http_root):
+    root, base = media_http_root
+    make_video(root / "vod.m3u8", seconds=6.0, fps=10, size=(64, 48), container="hls")
+    playlist = (root / "vod.m3u8").read_text()
+    # Without ENDLIST a playlist is live: more segments may come.
+    (root / "live.m3u8").write_text(playlist.replace("#EXT-X-ENDLIST\n", "")
+                                    .replace("#EXT-X-PLAYLIST-TYPE:VOD\n", ""))
+    info = probe(f"{base}/live.m3u8")
+    assert info.duration is None and info.is_live
+    assert probe(f"{base}/vod.m3u8").duration == pytest.approx(6.0, abs=0.2)
+    started = time.monotonic()
+    segments = list(iter_segments(f"{base}/live.m3u8", window_s=1.0, max_duration=3.0))
+    assert time.monotonic() - started < 5
+    assert [(s.t0, s.t1) for s in segments] == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
+    assert all(len(s.frames) == 1 for s in segments)

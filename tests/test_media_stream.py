@@ -259,3 +259,9 @@ def test_long_stream_is_read_window_by_window_in_bounded_memory(media_long_strea
     assert whole_stream > 75_000_000
     # Only about one window is alive at a time (~2 MB of audio per 30 s).
     assert peak < whole_stream / 8, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_progress_bar_reports_on_stderr(tmp_path, capsys):
+    path = make_audio(tmp_path / "tone.wav", seconds=3.0)
+    assert len(_segments(path, window_s=1.0, progress=True)) == 3
+    assert "decoding" in capsys.readouterr().err

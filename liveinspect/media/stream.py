@@ -112,125 +112,165 @@ def iter_segments(source: SourceLike, *, window_s: float = 30.0, fps: float = 1.
         raise MediaError(f"max_duration must be > 0, got {max_duration}")
     resolved = resolve_source(source)
     with open_container(resolved) as container:
-        yield from _decode(container, resolved, window_s, FrameSampler(fps, scene_threshold),
-                           stream_id, max_duration, max_side, progress)
+        reader = _Reader(container, resolved, window_s, FrameSampler(fps, scene_threshold),
+                         stream_id, max_duration, max_side)
+        total = reader.header_end if max_duration is None else max_duration
+        bar = _progress_bar(progress, total, resolved.display)
+        try:
+            yield from reader.run(bar)
+        finally:
+            if bar is not None:
+                bar.close()
 
 
-def _decode(container: av.container.InputContainer, resolved: ResolvedSource, window_s: float,
-            sampler: FrameSampler, stream_id: str, max_duration: float | None,
-            max_side: int | None, progress: bool) -> Iterator[Segment]:
-    audio_stream, video_stream = main_streams(container)
-    for stream in (audio_stream, video_stream):
-        if stream is not None:
+class _Reader:
+    """The state of one decoding pass: clocks, audio timeline, frame sampler, open window."""
+
+    def __init__(self, container: av.container.InputContainer, resolved: ResolvedSource,
+                 window_s: float, sampler: FrameSampler, stream_id: str,
+                 max_duration: float | None, max_side: int | None) -> None:
+        self.container = container
+        self.name = resolved.display
+        self.sampler = sampler
+        self.max_duration = max_duration
+        self.max_side = max_side
+        self.audio_stream, self.video_stream = main_streams(container)
+        self.streams = [s for s in (self.audio_stream, self.video_stream) if s is not None]
+        for stream in self.streams:
             stream.thread_type = "AUTO"
-    origin = stream_origin(container)
-    timeline = AudioTimeline() if audio_stream is not None else None
-    audio_clock, video_clock = StreamClock(origin), StreamClock(origin)
-    windows = _Windows(window_s, stream_id, timeline)
-    header_end = _header_duration(container)
-    # How far (broadcast seconds) each stream has been decoded.
-    reached = {s.index: 0.0 for s in (audio_stream, video_stream) if s is not None}
-    kept = 0
-    frame_period = _frame_period(video_stream, sampler)
-    reformatter = VideoReformatter()  # reused: it keeps its scaler between frames
-    error: MediaError | None = None
-    bar = _progress_bar(progress, header_end if max_duration is None else max_duration,
-                        resolved.display)
-    packets = container.demux(*[s for s in (audio_stream, video_stream) if s is not None])
-    bad_in_a_row = skipped_packets = 0
-    finished_by_limit = False
-    while True:
-        try:
-            packet = next(packets)
-        except StopIteration:
-            break
-        except av.FFmpegError as failure:
-            error = _stopped(f"reading the stream failed: {describe_av_error(failure)}",
-                             resolved, reached)
-            break
-        try:
-            frames = packet.decode()
-            bad_in_a_row = 0
-        except av.FFmpegError as failure:
-            bad_in_a_row += 1
-            skipped_packets += 1
-            if skipped_packets == 1:
-                log.warning("%s: skipping undecodable packets (first at %.2f s): %s",
-                            resolved.display, max(reached.values()), failure)
-            if bad_in_a_row > _MAX_BAD_PACKETS:
-                error = _stopped(f"{bad_in_a_row} packets in a row could not be decoded "
-                                 f"({describe_av_error(failure)})", resolved, reached)
+        origin = stream_origin(container)
+        self.audio_clock, self.video_clock = StreamClock(origin), StreamClock(origin)
+        self.timeline = AudioTimeline() if self.audio_stream is not None else None
+        self.windows = _Windows(window_s, stream_id, self.timeline)
+        self.header_end = _header_duration(container)
+        self.frame_period = _frame_period(self.video_stream, sampler)
+        self.reformatter = VideoReformatter()  # reused: it keeps its scaler between frames
+        # How far (broadcast seconds) each stream has been decoded.
+        self.reached = {s.index: 0.0 for s in self.streams}
+        self.kept = 0
+        self.skipped_packets = 0
+        self.error: MediaError | None = None
+
+    @property
+    def decoded_until(self) -> float:
+        """Broadcast time every stream has reached."""
+        return min(self.reached.values())
+
+    def stopped(self, problem: str) -> MediaError:
+        return MediaError(problem, source=self.name, stopped_at=max(self.reached.values()))
+
+    def packets(self) -> Iterator[av.Packet]:
+        """Demuxed packets until the end, or until reading fails (then sets `error`)."""
+        demuxer = self.container.demux(*self.streams)
+        while True:
+            try:
+                yield next(demuxer)
+            except StopIteration:
+                return
+            except av.FFmpegError as failure:
+                self.error = self.stopped(f"reading the stream failed: {describe_av_error(failure)}")
+                return
+
+    def run(self, bar) -> Iterator[Segment]:
+        bad_in_a_row = 0
+        limit_reached = False
+        for packet in self.packets():
+            try:
+                frames = packet.decode()
+                bad_in_a_row = 0
+            except av.FFmpegError as failure:
+                bad_in_a_row += 1
+                self.skipped_packets += 1
+                if self.skipped_packets == 1:
+                    log.warning("%s: skipping undecodable packets (first at %.2f s): %s",
+                                self.name, max(self.reached.values()), failure)
+                if bad_in_a_row > _MAX_BAD_PACKETS:
+                    self.error = self.stopped(f"{bad_in_a_row} packets in a row could not be "
+                                              f"decoded ({describe_av_error(failure)})")
+                    break
+                continue
+            for frame in frames:
+                if isinstance(frame, av.AudioFrame):
+                    self.on_audio(frame)
+                else:
+                    self.on_video(frame)
+            yield from self.close_finished()
+            if bar is not None:
+                bar.update(max(0.0, self.decoded_until - bar.n))
+            if self.max_duration is not None and self.decoded_until >= self.max_duration:
+                limit_reached = True
                 break
-            continue
-        for frame in frames:
-            if isinstance(frame, av.AudioFrame):
-                timeline.push(frame, audio_clock(frame.time, frame.samples / frame.sample_rate))
-                reached[audio_stream.index] = max(reached[audio_stream.index], timeline.end_time)
-                continue
-            t = video_clock(frame.time, frame_period)
-            if t is None:
-                continue  # no timestamp and nothing before it to count from
-            if t < -1e-6:
-                continue  # pre-roll before the broadcast start (edit lists, B-frame delay)
-            t = max(t, 0.0)
-            # A frame shows from t until the next one: count its duration as decoded.
-            reached[video_stream.index] = max(reached[video_stream.index], t + frame_period)
-            if max_duration is not None and t >= max_duration:
-                continue
-            decision = sampler.decide(t, frame)
-            if decision.keep:
-                windows.add_frame(Frame(index=kept, t=t, image=_picture(frame, max_side, reformatter),
-                                        scene_change=decision.scene_change))
-                kept += 1
-        yield from _close_finished(windows, reached, max_duration)
-        if bar is not None:
-            bar.update(max(0.0, min(reached.values()) - bar.n))
-        if max_duration is not None and min(reached.values()) >= max_duration:
-            finished_by_limit = True
-            break
-    if error is None and not finished_by_limit and timeline is not None:
-        timeline.flush()
-        reached[audio_stream.index] = max(reached[audio_stream.index], timeline.end_time)
-    end = max(reached.values())
-    if max_duration is not None:
-        end = min(end, max_duration)
-    if error is None and not finished_by_limit and header_end is not None \
-            and end < header_end - max(_TRUNCATION_TOLERANCE_S, 0.01 * header_end):
-        error = _stopped(f"stream ends at {end:.2f} s but its header says {header_end:.2f} s; "
-                         "the file is probably truncated", resolved, reached)
-    if error is None and end <= 0.0 and kept == 0:
-        error = _stopped("no audio or video could be decoded", resolved, reached)
-    # Partial or not, everything decoded so far goes out before any error.
-    while windows.t1 < end - 1e-9:
-        yield windows.close(windows.t1)
-    if end > windows.t0 + 1e-9:
-        yield windows.close(end)
-    if bar is not None:
-        bar.close()
-    if skipped_packets:
-        log.warning("%s: %d undecodable packets were skipped in all", resolved.display,
-                    skipped_packets)
-    if audio_clock.resets or video_clock.resets:
-        log.warning("%s: timestamps reset %d times; broadcast time carried on across them",
-                    resolved.display, max(audio_clock.resets, video_clock.resets))
-    if windows.late_frames:
-        log.warning("%s: %d frames arrived after their window was closed and were dropped",
-                    resolved.display, windows.late_frames)
-    if error is not None:
-        raise error
+        yield from self.finish(limit_reached)
 
+    def on_audio(self, frame: av.AudioFrame) -> None:
+        self.timeline.push(frame, self.audio_clock(frame.time, frame.samples / frame.sample_rate))
+        index = self.audio_stream.index
+        self.reached[index] = max(self.reached[index], self.timeline.end_time)
 
-def _close_finished(windows: _Windows, reached: dict[int, float],
-                    max_duration: float | None) -> Iterator[Segment]:
-    """Yield every window that all streams (or, with slack, any stream) have passed."""
-    while True:
-        t1 = windows.t1
-        if max_duration is not None and t1 > max_duration:
+    def on_video(self, frame: av.VideoFrame) -> None:
+        t = self.video_clock(frame.time, self.frame_period)
+        if t is None or t < -1e-6:
+            # No timestamp and nothing before it to count from, or pre-roll
+            # before the broadcast start (edit lists, B-frame delay).
             return
-        if min(reached.values()) >= t1 or max(reached.values()) >= t1 + _INTERLEAVE_SLACK_S:
-            yield windows.close(t1)
-        else:
+        t = max(t, 0.0)
+        index = self.video_stream.index
+        # A frame shows from t until the next one: count its duration as decoded.
+        self.reached[index] = max(self.reached[index], t + self.frame_period)
+        if self.max_duration is not None and t >= self.max_duration:
             return
+        decision = self.sampler.decide(t, frame)
+        if decision.keep:
+            image = _picture(frame, self.max_side, self.reformatter)
+            self.windows.add_frame(Frame(index=self.kept, t=t, image=image,
+                                         scene_change=decision.scene_change))
+            self.kept += 1
+
+    def close_finished(self) -> Iterator[Segment]:
+        """Yield every window that all streams (or, with slack, any stream) have passed."""
+        while True:
+            t1 = self.windows.t1
+            if self.max_duration is not None and t1 > self.max_duration:
+                return
+            if self.decoded_until >= t1 or max(self.reached.values()) >= t1 + _INTERLEAVE_SLACK_S:
+                yield self.windows.close(t1)
+            else:
+                return
+
+    def finish(self, limit_reached: bool) -> Iterator[Segment]:
+        """Hand out the rest (complete windows, then the partial last one), then raise any error."""
+        if self.error is None and not limit_reached and self.timeline is not None:
+            self.timeline.flush()
+            index = self.audio_stream.index
+            self.reached[index] = max(self.reached[index], self.timeline.end_time)
+        end = max(self.reached.values())
+        if self.max_duration is not None:
+            end = min(end, self.max_duration)
+        if self.error is None and not limit_reached and self.header_end is not None \
+                and end < self.header_end - max(_TRUNCATION_TOLERANCE_S, 0.01 * self.header_end):
+            self.error = self.stopped(f"stream ends at {end:.2f} s but its header says "
+                                      f"{self.header_end:.2f} s; the file is probably truncated")
+        if self.error is None and end <= 0.0 and self.kept == 0:
+            self.error = self.stopped("no audio or video could be decoded")
+        while self.windows.t1 < end - 1e-9:
+            yield self.windows.close(self.windows.t1)
+        if end > self.windows.t0 + 1e-9:
+            yield self.windows.close(end)
+        self.log_summary()
+        if self.error is not None:
+            raise self.error
+
+    def log_summary(self) -> None:
+        if self.skipped_packets:
+            log.warning("%s: %d undecodable packets were skipped in all", self.name,
+                        self.skipped_packets)
+        resets = max(self.audio_clock.resets, self.video_clock.resets)
+        if resets:
+            log.warning("%s: timestamps reset %d times; broadcast time carried on across them",
+                        self.name, resets)
+        if self.windows.late_frames:
+            log.warning("%s: %d frames arrived after their window was closed and were dropped",
+                        self.name, self.windows.late_frames)
 
 
 def _frame_period(stream: av.video.stream.VideoStream | None, sampler: FrameSampler) -> float:
@@ -238,10 +278,6 @@ def _frame_period(stream: av.video.stream.VideoStream | None, sampler: FrameSamp
         return 0.0
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     return 1.0 / float(rate) if rate else sampler.period
-
-
-def _stopped(problem: str, resolved: ResolvedSource, reached: dict[int, float]) -> MediaError:
-    return MediaError(problem, source=resolved.display, stopped_at=max(reached.values()))
 
 
 def _picture(frame: av.VideoFrame, max_side: int | None, reformatter: VideoReformatter) -> np.ndarray:
