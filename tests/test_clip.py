@@ -170,3 +170,49 @@ def test_linear_head_training_raises_accuracy_and_round_trips(tiny_checkpoint, t
     np.testing.assert_allclose(loaded.probabilities(test), trained.probabilities(test), rtol=1e-6)
     with pytest.raises(CheckpointError):
         LinearHead.load(tmp_path / "missing.safetensors")
+
+
+def _tiny_xlmr_folder(folder):
+    """A tiny XLM-RoBERTa config and a WordPiece tokenizer trained on a few zh/en prompts."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, XLMRobertaConfig
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=200, special_tokens=["<s>", "<pad>", "</s>", "<unk>",
+                                                                        "<mask>"])
+    tokenizer.train_from_iterator(["a photo of a handgun", "一张手枪的照片", "a red square"], trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>",
+                                   unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+                                   model_max_length=16)
+    fast.save_pretrained(folder)
+    XLMRobertaConfig(vocab_size=fast.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=40, pad_token_id=1).save_pretrained(folder)
+    return fast
+
+
+def test_multilingual_hf_text_tower_from_a_local_folder(tmp_path, monkeypatch):
+    import open_clip
+    from safetensors.torch import save_file
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    tokenizer = _tiny_xlmr_folder(tmp_path)
+    vision = {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8}
+    text = {"hf_pooler_type": "mean_pooler", "context_length": 16}
+    local = register_model_config("liveinspect-test-xlmr-local", {
+        "embed_dim": 16, "vision_cfg": vision,
+        "text_cfg": {**text, "hf_model_name": str(tmp_path), "hf_tokenizer_name": str(tmp_path)}})
+    torch.manual_seed(0)
+    original = open_clip.create_model(local, pretrained=None, pretrained_text=False).eval()
+    save_file({k: v.contiguous() for k, v in original.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    # The published config names the hub model; the loader points it at the local folder.
+    published = register_model_config("liveinspect-test-xlmr", {
+        "embed_dim": 16, "vision_cfg": vision,
+        "text_cfg": {**text, "hf_model_name": "xlm-roberta-base", "hf_tokenizer_name": "xlm-roberta-base"}})
+    clip = ClipModel.load(published, tmp_path / "w.safetensors", text_model_dir=tmp_path)
+    assert clip.hf_text_tower == str(tmp_path)
+    prompts = ["一张手枪的照片", "a photo of a handgun"]
+    assert tokenizer.unk_token_id not in tokenizer("一张手枪的照片")["input_ids"]
+    with torch.no_grad():
+        expected = original.encode_text(open_clip.get_tokenizer(local)(prompts), normalize=True).numpy()
+    np.testing.assert_allclose(clip.embed_texts(prompts), expected, atol=1e-5)
