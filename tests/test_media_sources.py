@@ -192,3 +192,41 @@ def test_live_hls_has_no_duration_and_max_duration_bounds_the_read(media_http_ro
     assert time.monotonic() - started < 5
     assert [(s.t0, s.t1) for s in segments] == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
     assert all(len(s.frames) == 1 for s in segments)
+
+
+def _local_playlist(folder: Path, name: str, segment_uri: str) -> Path:
+    path = folder / name
+    path.write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+                    f"#EXTINF:2.0,\n{segment_uri}\n#EXT-X-ENDLIST\n")
+    return path
+
+
+def test_local_playlists_stay_inside_their_folder(tmp_path):
+    show = tmp_path / "show"
+    show.mkdir()
+    make_video(show / "ok.m3u8", seconds=2.0, fps=5, size=(32, 32), container="hls")
+    assert probe(show / "ok.m3u8").has_video                   # segments beside it: fine
+    private = tmp_path / "private.ts"
+    private.write_bytes((show / "ok0.ts").read_bytes())
+    for uri in (str(private), "../private.ts", private.as_uri(), "http://127.0.0.1:9/x.ts"):
+        playlist = _local_playlist(show, "evil.m3u8", uri)
+        with pytest.raises(MediaError, match="outside its own folder"):
+            probe(playlist)
+    # A nested playlist is checked too.
+    _local_playlist(show, "inner.m3u8", "../private.ts")
+    (show / "outer.m3u8").write_text("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\ninner.m3u8\n")
+    with pytest.raises(MediaError, match="outside its own folder"):
+        probe(show / "outer.m3u8")
+
+
+def test_concat_lists_are_refused_whatever_their_name(tmp_path):
+    make_video(tmp_path / "a.ts", seconds=1.0, fps=5, size=(32, 32))
+    for name in ("list.ffconcat", "innocent.mp4"):
+        (tmp_path / name).write_text("ffconcat version 1.0\nfile a.ts\nfile a.ts\n")
+        with pytest.raises(MediaError, match="concat list"):
+            probe(tmp_path / name)
+    disguised = tmp_path / "playlist.mp4"
+    make_video(tmp_path / "p.m3u8", seconds=1.0, fps=5, size=(32, 32), container="hls")
+    disguised.write_bytes((tmp_path / "p.m3u8").read_bytes())
+    with pytest.raises(MediaError, match="HLS playlist"):
+        probe(disguised)

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 import av
 
 from liveinspect.errors import MediaError
+from liveinspect.media.guard import check_local_file
 
 # Seconds to wait for a network peer before giving up (open, then each read).
 NETWORK_TIMEOUT_S = (15.0, 30.0)
@@ -38,6 +39,9 @@ _WHITELIST = {
     "rtmp": "rtmp,rtmps,tcp,tls",
     "rtmps": "rtmp,rtmps,tcp,tls",
 }
+# Demuxers that open further files named inside the source (belt and braces:
+# guard.check_local_file refuses concat lists before FFmpeg sees them).
+_REFUSED_DEMUXERS = frozenset({"concat"})
 NETWORK_SCHEMES = frozenset({"http", "https", "rtmp", "rtmps"})
 ALLOWED_SCHEMES = NETWORK_SCHEMES | {"file"}
 
@@ -64,6 +68,7 @@ def _local(path: Path, display: str) -> ResolvedSource:
         raise MediaError("is a directory, not a media file", source=display)
     if path.stat().st_size == 0:
         raise MediaError("file is empty (zero bytes)", source=display)
+    check_local_file(path, display)
     # The explicit "file:" prefix stops FFmpeg from reading a name such as
     # "concat:a|b" or "http:x.mp4" as a protocol; everything after it is taken
     # literally as the file name.
@@ -149,7 +154,6 @@ _MAGIC = (
     (0, b"fLaC", "FLAC"),
     (0, b"OggS", "Ogg"),
     (0, b"FLV", "FLV"),
-    (0, b"#EXTM3U", "HLS playlist"),
 )
 
 
@@ -157,6 +161,8 @@ def diagnose_unreadable(path: Path) -> str:
     """Name why a local file FFmpeg calls "invalid data" is unreadable, from its first bytes."""
     with path.open("rb") as handle:
         head = handle.read(512)
+    if head.startswith(b"#EXTM3U"):
+        return "is an HLS playlist, which FFmpeg only reads when it is named .m3u8"
     for offset, magic, kind in _MAGIC:
         if head[offset:offset + len(magic)] == magic:
             return f"looks like a {kind} file but is damaged or truncated"
@@ -190,6 +196,9 @@ def open_container(source: SourceLike | ResolvedSource) -> Iterator[av.container
     except OSError as error:  # PyAV raises OSError subclasses for some I/O failures
         raise MediaError(f"cannot open: {error}", source=resolved.display) from error
     try:
+        if container.format.name in _REFUSED_DEMUXERS:
+            raise MediaError(f"{container.format.name!r} sources read other files; refused",
+                             source=resolved.display)
         if main_streams(container) == (None, None):
             raise MediaError("has no audio and no video streams", source=resolved.display)
         yield container
