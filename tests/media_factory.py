@@ -67,10 +67,12 @@ def scene_colour(t: float, cuts: list[float]) -> tuple[int, int, int]:
 
 
 def video_picture(t: float, size: tuple[int, int], cuts: list[float]) -> np.ndarray:
-    """RGB uint8 frame (H, W, 3): scene background plus a moving white square."""
+    """RGB uint8 frame (H, W, 3): scene background, a black strip along the bottom
+    (so orientation is visible), and a moving white square."""
     width, height = size
     image = np.empty((height, width, 3), np.uint8)
     image[:] = scene_colour(t, cuts)
+    image[height - max(1, height // 8):] = 0
     side = max(2, min(width, height) // 8)
     x = int((t * width / 4) % max(1, width - side))
     y = (height - side) // 2
@@ -105,11 +107,13 @@ def make_video(path: str | Path, seconds: float = 5.0, fps: float = 10.0,
                codec: str | None = None, audio_codec: str | None = None,
                with_audio: bool = True, cuts: list[float] | None = None,
                sample_rate: int = 16000, freq: float = 440.0, channels: int = 1,
-               gop: int | None = None) -> Path:
+               gop: int | None = None, rotation: int = 0) -> Path:
     """Write a video of `seconds` at `fps`, background cutting at each time in `cuts`.
 
     The container comes from the suffix unless given (mp4, mkv, webm, ts, avi);
     codecs default per container (mp4/mkv: h264+aac, webm: vp8+opus).
+    `rotation` stores a display rotation (degrees counter-clockwise, as phones
+    do for portrait recordings); the encoded pictures stay unrotated.
     Returns the path.
     """
     path = Path(path)
@@ -122,6 +126,8 @@ def make_video(path: str | Path, seconds: float = 5.0, fps: float = 10.0,
         video = out.add_stream(codec or default_video, rate=rate)
         video.width, video.height = size
         video.pix_fmt = "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
         video.codec_context.gop_size = gop or max(1, round(fps * 2))
         if (codec or default_video) == "libx264":
             video.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency"}

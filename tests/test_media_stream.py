@@ -277,3 +277,16 @@ def test_progress_bar_reports_on_stderr(tmp_path, capsys):
     path = make_audio(tmp_path / "tone.wav", seconds=3.0)
     assert len(_segments(path, window_s=1.0, progress=True)) == 3
     assert "decoding" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rotation,strip_side", [(-90, "left"), (90, "right"), (180, "top")])
+def test_display_rotation_is_applied_to_kept_frames(tmp_path, rotation, strip_side):
+    # The factory draws a black strip along the bottom of each coded picture.
+    path = make_video(tmp_path / f"phone{rotation}.mp4", seconds=1.0, fps=5, size=(96, 64),
+                      rotation=rotation, with_audio=False)
+    image = _all_frames(_segments(path, max_side=48))[0].image
+    expected_shape = (32, 48, 3) if rotation == 180 else (48, 32, 3)
+    assert image.shape == expected_shape
+    edges = {"left": image[:, :2], "right": image[:, -2:], "top": image[:2], "bottom": image[-2:]}
+    assert edges[strip_side].mean() < 20
+    assert all(edge.mean() > 40 for side, edge in edges.items() if side != strip_side)

@@ -285,6 +285,11 @@ def _picture(frame: av.VideoFrame, max_side: int | None, reformatter: VideoRefor
     interpolation = None if (width, height) == (frame.width, frame.height) else "AREA"
     rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24",
                                interpolation=interpolation).to_ndarray()
+    # Phones record portrait video as landscape pictures plus a display
+    # rotation (counter-clockwise degrees); analyzers must see it upright.
+    quarter_turns = round(frame.rotation / 90) % 4 if frame.rotation else 0
+    if quarter_turns:
+        rgb = np.rot90(rgb, k=quarter_turns)
     # to_ndarray may be a padded view into FFmpeg's buffer; kept frames own
     # compact memory so the decoder's frame can be freed.
     return np.array(rgb, dtype=np.uint8, order="C", copy=True)
