@@ -216,3 +216,30 @@ def test_multilingual_hf_text_tower_from_a_local_folder(tmp_path, monkeypatch):
     with torch.no_grad():
         expected = original.encode_text(open_clip.get_tokenizer(local)(prompts), normalize=True).numpy()
     np.testing.assert_allclose(clip.embed_texts(prompts), expected, atol=1e-5)
+
+
+def test_prompt_sets_come_from_policy_data(tmp_path):
+    from liveinspect.errors import PolicyError
+    from liveinspect.models.clip.prompts import load_prompt_set
+    from liveinspect.policy import load_policy
+    from liveinspect.schema import FindingKind
+
+    policy = load_policy()
+    english = load_prompt_set(policy=policy, languages=("en",))
+    both = load_prompt_set(policy=policy)
+    firearms = both.by_id["negative_list:firearms"]
+    assert firearms.kind is FindingKind.negative_list_product and firearms.category == "firearms"
+    assert set(english.by_id["negative_list:firearms"].prompts) == set(policy.image_prompts("en")["firearms"])
+    assert set(policy.image_prompts("zh")["firearms"]) <= set(firearms.prompts)
+    assert both.by_id["presenter_studio"].kind is None  # background
+    assert both.by_id["revealing_clothing"].kind is FindingKind.unsuitable_attire
+    assert len(both.classes) == len(english.classes) == len(both.as_mapping())
+    with pytest.raises(PolicyError):
+        load_prompt_set(languages=("fr",))
+    bad = tmp_path / "scenes.yaml"
+    bad.write_text("background:\n  - {id: a, prompts: {en: [x]}}\n  - {id: a, prompts: {en: [y]}}\n")
+    with pytest.raises(PolicyError, match="duplicate"):
+        load_prompt_set(bad)
+    bad.write_text("background: []\n")
+    with pytest.raises(PolicyError):
+        load_prompt_set(bad)
