@@ -9,7 +9,7 @@ import pytest
 from liveinspect.errors import MediaError
 from liveinspect.media import SAMPLE_RATE, load_audio
 from liveinspect.media.audio import AudioTimeline
-from media_factory import make_audio, make_video, sine
+from media_factory import make_audio, make_video, sine, truncate
 
 
 def _tone_error(audio: np.ndarray, freq: float = 440.0, amplitude: float = 0.5) -> float:
@@ -103,3 +103,33 @@ def test_timeline_resamples_any_rate_to_16k():
     audio = timeline.take(0, timeline.end_sample)
     assert abs(audio.size - SAMPLE_RATE) <= 32
     np.testing.assert_allclose(audio[100:15000], sine(1.0, SAMPLE_RATE)[100:15000], atol=2e-2)
+
+
+def test_truncated_audio_file_is_an_error_naming_where_it_stopped(tmp_path):
+    path = make_audio(tmp_path / "speech.mka", seconds=8.0, sample_rate=16000)
+    truncate(path, 0.5)
+    with pytest.raises(MediaError, match="truncated") as caught:
+        load_audio(path)
+    assert 2.0 < caught.value.stopped_at < 6.0
+    # Asking only for the part that is still there works.
+    assert load_audio(path, duration=1.0).size == SAMPLE_RATE
+
+
+def test_soundtrack_shorter_than_the_video_is_not_truncation(tmp_path):
+    path = tmp_path / "short_sound.mkv"
+    make_video(path, seconds=4.0, fps=5, size=(32, 32), with_audio=False)
+    # Re-mux with a 1 s soundtrack next to the 4 s of video.
+    sound = make_audio(tmp_path / "one_second.mka", seconds=1.0, sample_rate=16000)
+    out_path = tmp_path / "muxed.mkv"
+    with av.open(str(path)) as video_in, av.open(str(sound)) as audio_in, \
+            av.open(str(out_path), "w", format="matroska") as out:
+        streams = {video_in.streams.video[0]: out.add_stream_from_template(video_in.streams.video[0]),
+                   audio_in.streams.audio[0]: out.add_stream_from_template(audio_in.streams.audio[0])}
+        for container in (video_in, audio_in):
+            for packet in container.demux():
+                if packet.dts is None:
+                    continue
+                packet.stream = streams[packet.stream]
+                out.mux(packet)
+    audio = load_audio(out_path)
+    assert abs(audio.size / SAMPLE_RATE - 1.0) < 0.1

@@ -15,8 +15,8 @@ import numpy as np
 from liveinspect.errors import MediaError
 from liveinspect.media.clock import StreamClock, stream_origin
 from liveinspect.media.segment import SAMPLE_RATE
-from liveinspect.media.source import SourceLike, describe_av_error, main_streams, \
-    open_container, resolve_source
+from liveinspect.media.decoding import FrameDecoder, truncation
+from liveinspect.media.source import SourceLike, main_streams, open_container, resolve_source
 
 # Audio whose timestamp is further than this from where the timeline has got
 # to is re-placed: a gap (dropped packets, a paused encoder) is filled with
@@ -166,17 +166,20 @@ def load_audio(source: SourceLike, *, start: float = 0.0,
             with contextlib.suppress(av.FFmpegError):
                 container.seek(int((origin + start) * av.time_base), backward=True)
         stop_t = None if duration is None else start + duration
-        try:
-            for frame in container.decode(stream):
-                timeline.push(frame, clock(frame.time, frame.samples / frame.sample_rate))
-                if stop_t is not None and timeline.end_time >= stop_t + 0.05:
-                    break
-            else:
-                timeline.flush()
-        except av.FFmpegError as error:
-            raise MediaError(f"audio decode failed: {describe_av_error(error)}",
-                             source=resolved.display,
-                             stopped_at=timeline.end_time) from error
+        decoder = FrameDecoder(container, [stream], resolved.display,
+                               position=lambda: timeline.end_time)
+        for frame in decoder:
+            timeline.push(frame, clock(frame.time, frame.samples / frame.sample_rate))
+            if stop_t is not None and timeline.end_time >= stop_t + 0.05:
+                break
+        else:
+            timeline.flush()
+            # Audio that stops short of what the header promises is a damaged
+            # file, not a short recording.
+            if stop_t is None or timeline.end_time < stop_t:
+                damaged = truncation(timeline.end_time, container, resolved.display, stream)
+                if damaged is not None:
+                    raise damaged
         end_sample = timeline.end_sample if stop_t is None else min(
             timeline.end_sample, round(stop_t * SAMPLE_RATE))
         if timeline.end_sample <= start_sample:

@@ -12,10 +12,11 @@ from av.video.reformatter import VideoReformatter
 from liveinspect.errors import MediaError
 from liveinspect.media.audio import AudioTimeline
 from liveinspect.media.clock import StreamClock, stream_origin
+from liveinspect.media.decoding import FrameDecoder, header_duration, truncation
 from liveinspect.media.sampling import DEFAULT_SCENE_THRESHOLD, FrameSampler, scaled_size
 from liveinspect.media.segment import SAMPLE_RATE, Frame, Segment
-from liveinspect.media.source import ResolvedSource, SourceLike, describe_av_error, \
-    main_streams, open_container, resolve_source
+from liveinspect.media.source import ResolvedSource, SourceLike, main_streams, open_container, \
+    resolve_source
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +25,6 @@ log = logging.getLogger(__name__)
 # any stream is this far past it (so a stream that stalls or ends early
 # cannot make us hold the whole broadcast).
 _INTERLEAVE_SLACK_S = 5.0
-# Consecutive packets the decoder may reject before the stream counts as
-# broken; one bad packet in a live stream should not end the inspection.
-_MAX_BAD_PACKETS = 25
-# A file that ends this much before its header's duration is truncated.
-_TRUNCATION_TOLERANCE_S = 1.0
-
 
 class _Windows:
     """Holds the current window's frames and hands out finished Segments."""
@@ -69,11 +64,6 @@ class _Windows:
                           stream_id=self.stream_id)
         self.index += 1
         return segment
-
-
-def _header_duration(container: av.container.InputContainer) -> float | None:
-    """The duration the container promises (None for live streams and unknowns)."""
-    return container.duration / av.time_base if container.duration else None
 
 
 def iter_segments(source: SourceLike, *, window_s: float = 30.0, fps: float = 1.0,
@@ -142,13 +132,14 @@ class _Reader:
         self.audio_clock, self.video_clock = StreamClock(origin), StreamClock(origin)
         self.timeline = AudioTimeline() if self.audio_stream is not None else None
         self.windows = _Windows(window_s, stream_id, self.timeline)
-        self.header_end = _header_duration(container)
+        self.header_end = header_duration(container)
         self.frame_period = _frame_period(self.video_stream, sampler)
         self.reformatter = VideoReformatter()  # reused: it keeps its scaler between frames
         # How far (broadcast seconds) each stream has been decoded.
         self.reached = {s.index: 0.0 for s in self.streams}
         self.kept = 0
-        self.skipped_packets = 0
+        self.decoder = FrameDecoder(container, self.streams, self.name,
+                                    position=lambda: max(self.reached.values()))
         self.error: MediaError | None = None
 
     @property
@@ -156,50 +147,22 @@ class _Reader:
         """Broadcast time every stream has reached."""
         return min(self.reached.values())
 
-    def stopped(self, problem: str) -> MediaError:
-        return MediaError(problem, source=self.name, stopped_at=max(self.reached.values()))
-
-    def packets(self) -> Iterator[av.Packet]:
-        """Demuxed packets until the end, or until reading fails (then sets `error`)."""
-        demuxer = self.container.demux(*self.streams)
-        while True:
-            try:
-                yield next(demuxer)
-            except StopIteration:
-                return
-            except av.FFmpegError as failure:
-                self.error = self.stopped(f"reading the stream failed: {describe_av_error(failure)}")
-                return
-
     def run(self, bar) -> Iterator[Segment]:
-        bad_in_a_row = 0
         limit_reached = False
-        for packet in self.packets():
-            try:
-                frames = packet.decode()
-                bad_in_a_row = 0
-            except av.FFmpegError as failure:
-                bad_in_a_row += 1
-                self.skipped_packets += 1
-                if self.skipped_packets == 1:
-                    log.warning("%s: skipping undecodable packets (first at %.2f s): %s",
-                                self.name, max(self.reached.values()), failure)
-                if bad_in_a_row > _MAX_BAD_PACKETS:
-                    self.error = self.stopped(f"{bad_in_a_row} packets in a row could not be "
-                                              f"decoded ({describe_av_error(failure)})")
-                    break
-                continue
-            for frame in frames:
+        try:
+            for frame in self.decoder:
                 if isinstance(frame, av.AudioFrame):
                     self.on_audio(frame)
                 else:
                     self.on_video(frame)
-            yield from self.close_finished()
-            if bar is not None:
-                bar.update(max(0.0, self.decoded_until - bar.n))
-            if self.max_duration is not None and self.decoded_until >= self.max_duration:
-                limit_reached = True
-                break
+                yield from self.close_finished()
+                if bar is not None:
+                    bar.update(max(0.0, self.decoded_until - bar.n))
+                if self.max_duration is not None and self.decoded_until >= self.max_duration:
+                    limit_reached = True
+                    break
+        except MediaError as error:
+            self.error = error   # raised again after the partial windows are out
         yield from self.finish(limit_reached)
 
     def on_audio(self, frame: av.AudioFrame) -> None:
@@ -246,12 +209,11 @@ class _Reader:
         end = max(self.reached.values())
         if self.max_duration is not None:
             end = min(end, self.max_duration)
-        if self.error is None and not limit_reached and self.header_end is not None \
-                and end < self.header_end - max(_TRUNCATION_TOLERANCE_S, 0.01 * self.header_end):
-            self.error = self.stopped(f"stream ends at {end:.2f} s but its header says "
-                                      f"{self.header_end:.2f} s; the file is probably truncated")
+        if self.error is None and not limit_reached:
+            self.error = truncation(end, self.container, self.name)
         if self.error is None and end <= 0.0 and self.kept == 0:
-            self.error = self.stopped("no audio or video could be decoded")
+            self.error = MediaError("no audio or video could be decoded", source=self.name,
+                                    stopped_at=0.0)
         while self.windows.t1 < end - 1e-9:
             yield self.windows.close(self.windows.t1)
         if end > self.windows.t0 + 1e-9:
@@ -261,9 +223,6 @@ class _Reader:
             raise self.error
 
     def log_summary(self) -> None:
-        if self.skipped_packets:
-            log.warning("%s: %d undecodable packets were skipped in all", self.name,
-                        self.skipped_packets)
         resets = max(self.audio_clock.resets, self.video_clock.resets)
         if resets:
             log.warning("%s: timestamps reset %d times; broadcast time carried on across them",
