@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
 import av
@@ -183,7 +183,9 @@ def open_container(source: SourceLike | ResolvedSource) -> Iterator[av.container
     Raises MediaError naming the problem when FFmpeg cannot open it.
     """
     resolved = source if isinstance(source, ResolvedSource) else resolve_source(source)
-    kwargs: dict = {"options": dict(resolved.options)}
+    # Container options reach avformat_open_input and every nested open it
+    # makes (playlist segments, redirects); codec contexts do not need them.
+    kwargs: dict = {"container_options": dict(resolved.options)}
     if resolved.is_network:
         kwargs["timeout"] = NETWORK_TIMEOUT_S
     try:
