@@ -50,6 +50,7 @@ def test_containers_decode_to_timed_windows(tmp_path, name, codec, audio_codec):
     assert (info.width, info.height) == (96, 64)
     assert info.fps == pytest.approx(10.0)
     assert info.duration == pytest.approx(5.0, abs=0.15)
+    assert info.to_dict()["has_video"] is True and info.to_dict()["is_live"] is False
 
     segments = _segments(path, window_s=2.0, fps=2.0, scene_threshold=None)
     _assert_consecutive(segments, 2.0)

@@ -20,7 +20,7 @@ DEFAULT_MAX_PIXELS = 40_000_000
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
 
 
-def _open_bytes(source: str | os.PathLike | bytes) -> tuple[io.BytesIO | Path, str]:
+def _image_input(source: str | os.PathLike | bytes) -> tuple[io.BytesIO | Path, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if not data:
@@ -43,7 +43,7 @@ def load_image(source: str | Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXE
     naming the problem: empty, not an image / unsupported format, too large,
     truncated or corrupt.
     """
-    fp, display = _open_bytes(source)
+    fp, display = _image_input(source)
     try:
         with warnings.catch_warnings():
             # Our own limit applies; Pillow's global bomb warning would only be noise.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import av
 
@@ -33,6 +33,10 @@ class MediaInfo:
     @property
     def is_live(self) -> bool:
         return self.duration is None and self.is_network
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready fields, `is_live` included."""
+        return {**asdict(self), "is_live": self.is_live}
 
 
 def probe(source: SourceLike) -> MediaInfo:
