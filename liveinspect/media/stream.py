@@ -78,15 +78,20 @@ def iter_segments(source: SourceLike, *, window_s: float = 30.0, fps: float = 1.
     stream) is sampled at `fps` frames per second, plus the first frame of
     every hard scene cut (`scene_threshold`: mean absolute thumbnail
     difference in 0..1; None disables cut detection), and downscaled so the
-    longer side is at most `max_side` pixels. `Frame.index` counts kept
-    frames from the start; every time is broadcast seconds from the start of
-    the source (its container start time is time zero). Only the current
-    window is held in memory, so a stream of any length can be read.
-    `max_duration` stops after that many seconds. Sources: local paths,
-    file/http/https/rtmp/rtmps URLs, HLS playlists over http(s).
+    longer side is at most `max_side` pixels and turned upright when the
+    stream carries a display rotation. `Frame.index` counts kept frames from
+    the start; every time is broadcast seconds from the start of the source
+    (its container start time is time zero; timestamp resets, as in spliced
+    MPEG-TS or HLS discontinuities, do not move the clock back). Only the
+    current window is held in memory, so a stream of any length can be read.
+    `max_duration` stops after that many seconds; `progress` shows a tqdm
+    bar. Sources: local paths, file/http/https/rtmp/rtmps URLs, HLS
+    playlists over http(s).
 
     Errors: a source that cannot be opened, is empty or has neither audio nor
-    video raises MediaError before anything is yielded. When decoding fails
+    video raises MediaError before anything is yielded (this is a generator:
+    on the first `next`). A single undecodable packet is skipped with a
+    warning; more than 25 in a row count as a broken stream. When decoding fails
     part way (a broken stream, a dropped connection, a file that ends before
     the duration its header promises), every complete segment decoded so far
     and then the partial last one are yielded first, and only then MediaError
