@@ -1,0 +1,131 @@
+"""Train the character n-gram claim classifier from a labelled text dataset.
+
+    python -m liveinspect.training.claims --data liveinspect/data/claims/train.jsonl \
+        --out liveinspect/models/weights/claims-ngram --seed 0
+
+(the same as `liveinspect train claims ...`). The data needs a `text` and a
+`label` column with labels from `CLASSIFIER_LABELS`. A stratified share is
+held out for early stopping and for fitting the softmax temperature.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from liveinspect.errors import LiveInspectError
+from liveinspect.eval.calibration import expected_calibration_error, fit_temperature, softmax
+from liveinspect.eval.metrics import precision_recall_f1
+from liveinspect.models.claims.features import NgramFeaturizer
+from liveinspect.models.claims.ngram import NgramClaimClassifier
+from liveinspect.pipelines.text import CLASSIFIER_LABELS
+from liveinspect.training.data import (
+    data_sha256,
+    dataset_kind,
+    label_ids,
+    load_local_dataset,
+    stratified_split,
+)
+from liveinspect.training.trainer import TensorExamples, TrainConfig, Trainer
+
+DEFAULT_CONFIG = TrainConfig(epochs=40, batch_size=16, learning_rate=0.02, weight_decay=0.01, patience=6,
+                             min_delta=1e-3)
+
+
+@dataclass
+class ClaimsTrainingResult:
+    classifier: NgramClaimClassifier
+    card_path: Path
+    metrics: dict
+
+
+def train_claims(data: str | Path, out: str | Path, config: TrainConfig = DEFAULT_CONFIG, *,
+                 val_fraction: float = 0.15, buckets: int = 1 << 16, text_column: str = "text",
+                 label_column: str = "label") -> ClaimsTrainingResult:
+    """Train, calibrate and save the n-gram classifier; returns it with its validation metrics."""
+    dataset = load_local_dataset(data)
+    if text_column not in dataset.column_names:
+        raise LiveInspectError(f"{data} has no {text_column!r} column (columns: {dataset.column_names})")
+    texts = [str(t) for t in dataset[text_column]]
+    labels, names = label_ids(dataset, label_column, CLASSIFIER_LABELS)
+    train_rows, val_rows = stratified_split(labels, val_fraction, config.seed)
+
+    classifier = NgramClaimClassifier.new(names, NgramFeaturizer(buckets=buckets))
+    torch.manual_seed(config.seed)
+    examples = TensorExamples(classifier.inputs(texts), torch.tensor(labels, dtype=torch.long))
+    trainer = Trainer(classifier.model, config)
+    result = trainer.fit(examples.subset(train_rows), examples.subset(val_rows) if val_rows else None)
+    classifier.model = trainer.model.to("cpu").eval()
+
+    metrics: dict = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early}
+    if val_rows:
+        val = examples.subset(val_rows)
+        logits = trainer.predict_logits(val).numpy()
+        y_val = val.labels.numpy()
+        classifier.temperature = fit_temperature(logits, y_val)
+        report = precision_recall_f1(y_val, logits.argmax(axis=1), names)
+        metrics["validation"] = {
+            "rows": len(val_rows), "accuracy": report["accuracy"], "macro_f1": report["macro"]["f1"],
+            "ece_before_temperature": expected_calibration_error(softmax(logits), y_val),
+            "ece_after_temperature": expected_calibration_error(
+                softmax(logits / classifier.temperature), y_val),
+            "temperature": classifier.temperature}
+    card_path = classifier.save(
+        out,
+        data={"path": str(data), "kind": dataset_kind(data), "sha256": data_sha256(data),
+              "rows": len(texts), "train_rows": len(train_rows), "val_rows": len(val_rows),
+              "val_fraction": val_fraction, "columns": {"text": text_column, "label": label_column},
+              "label_counts": {n: int(np.sum(np.asarray(labels) == i)) for i, n in enumerate(names)}},
+        metrics=metrics,
+        training={"config": config.to_dict(), "history": [vars(h) for h in result.history]})
+    # Reload so the returned classifier carries the version (weights checksum) a user would see.
+    return ClaimsTrainingResult(NgramClaimClassifier.load(out), card_path, metrics)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="labelled csv/jsonl/parquet or save_to_disk folder")
+    parser.add_argument("--out", required=True, help="checkpoint folder to write")
+    parser.add_argument("--seed", type=int, default=DEFAULT_CONFIG.seed)
+    parser.add_argument("--epochs", type=int, default=DEFAULT_CONFIG.epochs)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_CONFIG.batch_size)
+    parser.add_argument("--lr", type=float, default=DEFAULT_CONFIG.learning_rate)
+    parser.add_argument("--weight-decay", type=float, default=DEFAULT_CONFIG.weight_decay)
+    parser.add_argument("--grad-accum", type=int, default=DEFAULT_CONFIG.grad_accum_steps)
+    parser.add_argument("--patience", type=int, default=DEFAULT_CONFIG.patience)
+    parser.add_argument("--val-fraction", type=float, default=0.15)
+    parser.add_argument("--buckets", type=int, default=1 << 16, help="hashed n-gram buckets")
+    parser.add_argument("--onnx", action="store_true", help="also export model.onnx beside the weights")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                         weight_decay=args.weight_decay, grad_accum_steps=args.grad_accum,
+                         patience=args.patience, seed=args.seed, progress=not args.no_progress)
+    outcome = train_claims(args.data, args.out, config, val_fraction=args.val_fraction, buckets=args.buckets)
+    if args.onnx:
+        outcome.classifier.export_onnx(Path(args.out) / "model.onnx")
+    validation = outcome.metrics.get("validation", {})
+    print(f"saved {outcome.card_path.parent} (version {outcome.classifier.version}); validation "
+          f"macro-F1 {validation.get('macro_f1', float('nan')):.3f}, "
+          f"accuracy {validation.get('accuracy', float('nan')):.3f}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m liveinspect.training.claims", description=__doc__)
+    add_arguments(parser)
+    try:
+        return run(parser.parse_args(argv))
+    except LiveInspectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
