@@ -124,7 +124,7 @@ def equal_error_rate(y_true: Sequence[int | bool], scores: Sequence[float]) -> t
     score at the first point where FNR <= FPR."""
     curve = roc_curve(y_true, scores)
     gap = curve.fpr - curve.fnr  # rises from -1 to +1
-    i = int(np.argmax(gap >= 0))
+    i = int(np.argmax(gap >= -1e-12))  # tolerance: 1 - 2/3 is not exactly 1/3 in floats
     if i == 0:
         return float(curve.fpr[0]), float(curve.thresholds[0])
     share = gap[i - 1] / (gap[i - 1] - gap[i])
