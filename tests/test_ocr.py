@@ -62,3 +62,8 @@ def test_rejects_images_that_are_not_rgb_uint8(engine):
         engine.read(np.zeros((50, 50), np.uint8))
     with pytest.raises(LiveInspectError):
         engine.read(np.zeros((50, 50, 3), np.float32))
+
+
+def test_decoration_without_letters_is_not_text(engine):
+    image = render_banner([("★★★ ***", (40, 60)), ("直播中 LIVE", (40, 300))])
+    assert [line.text.replace(" ", "") for line in engine.read(image)] == ["直播中LIVE"]

@@ -98,7 +98,8 @@ class OcrEngine:
         for (position, points), text, score in zip(owners, recognised.txts, recognised.scores,
                                                    strict=True):
             text = text.strip()
-            if text and score >= self.min_score:
+            # Lines without a letter, digit or CJK character are decoration read as text ("***").
+            if score >= self.min_score and any(ch.isalnum() for ch in text):
                 lines[position].append(OcrLine(text, float(score), _bounding_box(points)))
         for found in lines:
             found.sort(key=lambda line: (round(line.box[1] / 8), line.box[0]))
