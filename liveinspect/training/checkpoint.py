@@ -64,8 +64,10 @@ def save_checkpoint(directory: str | Path, tensors: Mapping[str, torch.Tensor],
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights_path = directory / WEIGHTS_FILE
+    # One metadata key only: safetensors writes a map's keys in hash order, and a
+    # byte-identical file for identical weights keeps the checksum (the version) reproducible.
     save_file({name: tensor.detach().to("cpu").contiguous() for name, tensor in tensors.items()},
-              str(weights_path), metadata={"format": "pt", "task": str(card["task"])})
+              str(weights_path), metadata={"format": "pt"})
     full_card = {"format": CARD_FORMAT, **card, "versions": library_versions(),
                  "created": datetime.now(UTC).isoformat(timespec="seconds"),
                  "weights": {"file": WEIGHTS_FILE, "sha256": file_sha256(weights_path),
