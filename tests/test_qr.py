@@ -74,3 +74,14 @@ def test_reader_decodes_a_wechat_code_with_its_box():
 
 def test_reader_finds_nothing_on_a_plain_frame():
     assert CodeReader().read(np.full((360, 640, 3), 128, np.uint8)) == []
+
+
+@pytest.mark.parametrize("angle", [0, 15, 30])
+def test_reader_handles_small_rotated_codes(angle):
+    from PIL import Image
+
+    code = np.asarray(Image.fromarray(qr_image("https://qm.qq.com/q/AbC", side=100))
+                      .rotate(angle, expand=True, fillcolor=(70, 90, 110)))
+    frame = np.full((720, 1280, 3), (70, 90, 110), np.uint8)
+    frame[300:300 + code.shape[0], 900:900 + code.shape[1]] = code
+    assert [c.payload for c in CodeReader().read(frame)] == ["https://qm.qq.com/q/AbC"]
