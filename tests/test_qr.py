@@ -80,7 +80,7 @@ def test_reader_finds_nothing_on_a_plain_frame():
 def test_reader_handles_small_rotated_codes(angle):
     from PIL import Image
 
-    code = np.asarray(Image.fromarray(qr_image("https://qm.qq.com/q/AbC", side=100))
+    code = np.asarray(Image.fromarray(qr_image("https://qm.qq.com/q/AbC", side=120))
                       .rotate(angle, expand=True, fillcolor=(70, 90, 110)))
     frame = np.full((720, 1280, 3), (70, 90, 110), np.uint8)
     frame[300:300 + code.shape[0], 900:900 + code.shape[1]] = code
