@@ -72,3 +72,28 @@ def test_tiny_en_package(jfk):
     transcriber = Transcriber(load_whisper_model(weights), device="cpu")
     assert not transcriber.engine.model.is_multilingual
     assert word_error_rate(JFK_TEXT, transcriber.transcribe_audio(jfk).text) <= 0.1
+
+
+@pytest.mark.parametrize("beam_size", [None, 2])
+def test_batched_decoding_equals_one_by_one(base_transcriber, jfk, beam_size):
+    from liveinspect.pipelines.asr import WhisperEngine
+    from liveinspect.pipelines.asr.corpus import espeak
+
+    engine = WhisperEngine(base_transcriber.engine.model, device="cpu",
+                           options=TranscribeOptions(beam_size=beam_size, temperatures=(0.0,)))
+    clips = [jfk, espeak("Only fifty sets are left, so please place your order now."), jfk[: 16000 * 4]]
+    together = engine.decode(engine.encode(clips))
+    alone = [engine.decode(engine.encode([clip]))[0] for clip in clips]
+    assert [d.tokens for d in together] == [d.tokens for d in alone]
+    assert together[1].language == "en" and "are left" in together[1].text.lower()
+
+
+def test_transcribe_file_and_silence(jfk):
+    from liveinspect.pipelines.asr import transcribe_file
+    from liveinspect.pipelines.asr.corpus import music_like, room_noise
+
+    transcript = transcribe_file(shared_data_dir() / "speech" / "jfk.flac", progress=False)
+    assert word_error_rate(JFK_TEXT, transcript.text) == 0.0
+    quiet = Transcriber(load_whisper_model(), device="cpu").transcribe_audio(
+        np.concatenate([room_noise(20), music_like(20)]))
+    assert quiet.text == "", quiet.text

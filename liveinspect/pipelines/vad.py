@@ -179,6 +179,20 @@ class SpeechChunk:
         window = self.voice_probs[lo:max(hi, lo + 1)]
         return float(window.mean()) if len(window) else None
 
+    def trim_to_voice(self, t0: float, t1: float, threshold: float = 0.5) -> tuple[float, float]:
+        """Shrink [t0, t1] (chunk time) to the frames voice activity calls speech.
+
+        Cross-attention alignment hands the pause before a sentence to its first word;
+        the VAD knows where the voice starts. Spans without a voiced frame stay as they are.
+        """
+        lo, hi = int(t0 * SAMPLE_RATE) // FRAME, -(-int(t1 * SAMPLE_RATE) // FRAME)
+        voiced = np.nonzero(self.voice_probs[lo:hi] >= threshold)[0]
+        if len(voiced) == 0:
+            return t0, t1
+        start = max(t0, float(lo + voiced[0]) * FRAME / SAMPLE_RATE)
+        end = min(t1, float(lo + voiced[-1] + 1) * FRAME / SAMPLE_RATE)
+        return (start, end) if end > start else (t0, t1)
+
     def piece_index(self, t: float) -> int:
         sample = t * SAMPLE_RATE
         index = 0

@@ -53,6 +53,22 @@ def auto_batch_size(model: Whisper, device: torch.device, beam_size: int | None)
     return max(1, min(cap, fits))
 
 
+class GroupedDecodingTask(DecodingTask):
+    """openai-whisper's `DecodingTask` for batches of several audios with beam search or best-of-n.
+
+    openai-whisper (20250625) repeats the tokens once per beam/sample but no longer the audio
+    features, so any batch of more than one audio with beam_size or best_of fails. Repeating the
+    features here, and identifying the language on one copy per audio, restores it.
+    """
+
+    def _get_audio_features(self, mel: torch.Tensor) -> torch.Tensor:
+        features = super()._get_audio_features(mel)
+        return features.repeat_interleave(self.n_group, dim=0) if self.n_group > 1 else features
+
+    def _detect_language(self, audio_features: torch.Tensor, tokens: torch.Tensor):
+        return super()._detect_language(audio_features[:: self.n_group], tokens)
+
+
 @dataclass
 class ChunkDecode:
     """The accepted decoding of one chunk."""
@@ -112,7 +128,7 @@ class WhisperEngine:
             beam_size=None if sampling else o.beam_size, best_of=o.best_of if sampling else None,
             without_timestamps=True, fp16=self.fp16,
         )
-        task = DecodingTask(self.model, decoding)
+        task = GroupedDecodingTask(self.model, decoding)
         task.logit_filters.append(RepetitionCutoff(task.tokenizer.eot, task.sample_begin))
         return task.run(features)
 

@@ -113,6 +113,8 @@ class Transcriber:
             return transcript
         simplify = self.options.simplify_chinese and decode.language == "zh"
         if timings:
+            for timing in timings:
+                timing.start, timing.end = chunk.trim_to_voice(timing.start, timing.end)
             groups = self._sentences(chunk, timings)
         else:  # no word timing asked for (or none found): the chunk is one segment
             groups = [[WordTiming(decode.text, decode.tokens, 0.0, chunk.duration, 1.0)]]
