@@ -32,6 +32,41 @@ def run_claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_media(args: argparse.Namespace) -> int:
+    from liveinspect.errors import DataError
+    from liveinspect.eval.classification import SystemOutputs, evaluate_system, worst_errors
+    from liveinspect.eval.report import write_eval_report
+    from liveinspect.training.data import label_ids, load_local_dataset
+    from liveinspect.training.media_tasks import MediaClassifier
+
+    classifier = MediaClassifier(args.model)
+    if classifier.task.name != args.task:
+        raise DataError(f"{args.model} holds a {classifier.task.name} model, not {args.task}")
+    dataset = load_local_dataset(args.data)
+    y_true, labels = label_ids(dataset, labels=classifier.labels)
+    values = dataset[classifier.task.column]
+    probabilities = classifier.predict_proba(values)
+    negative = args.negative_label
+    if negative is not None and negative not in labels:
+        raise DataError(f"--negative-label {negative!r} is not among {labels}")
+    scores = None if negative is None else 1.0 - probabilities[:, labels.index(negative)]
+    outputs = SystemOutputs(f"{args.task}-classifier", probabilities.argmax(axis=1),
+                            probabilities=probabilities, detection_scores=scores)
+    metrics = evaluate_system(outputs, y_true, labels, negative_label=negative, n_resamples=args.resamples,
+                              seed=args.seed)
+    names = [v if isinstance(v, str) else getattr(v, "filename", "") or f"row {i}"
+             for i, v in enumerate(values)]
+    metrics["worst_errors"] = worst_errors(names, y_true, outputs, labels)
+    results = {"task": args.task, "labels": labels, "rows": len(y_true), "data": str(args.data),
+               "classifier": {"name": f"{args.task}-small-convnet",
+                              "version": classifier.card["weights"]["sha256"][:12]},
+               "systems": {outputs.name: metrics}}
+    files = write_eval_report(results, args.out)
+    print(f"{outputs.name}: macro-F1 {metrics['macro']['f1']:.3f}  accuracy {metrics['accuracy']:.3f}\n"
+          f"report: {files.html}", file=sys.stderr)
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser("eval", help="evaluate a model on labelled data; writes an HTML report")
     tasks = evaluate.add_subparsers(dest="task", required=True, metavar="TASK")
@@ -47,3 +82,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     claims.add_argument("--lexicon-only", action="store_true", help="evaluate the lexicon alone")
     claims.add_argument("--no-progress", action="store_true")
     claims.set_defaults(func=run_claims)
+    for name in ("image", "audio"):
+        media = tasks.add_parser(name, help=f"a trained {name} classifier (liveinspect train {name})")
+        media.add_argument("--model", required=True, help="checkpoint folder")
+        media.add_argument("--data", required=True, help=f"{name}folder or another local dataset")
+        media.add_argument("--out", required=True, help="folder for metrics.json, report.html and plots")
+        media.add_argument("--negative-label", help="the harmless class, for ROC/EER of 'anything else'")
+        media.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+        media.add_argument("--seed", type=int, default=0)
+        media.set_defaults(func=run_media)

@@ -87,26 +87,17 @@ def train_claims(data: str | Path, out: str | Path, config: TrainConfig = DEFAUL
     return ClaimsTrainingResult(NgramClaimClassifier.load(out), card_path, metrics)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="labelled csv/jsonl/parquet or save_to_disk folder")
-    parser.add_argument("--out", required=True, help="checkpoint folder to write")
-    parser.add_argument("--seed", type=int, default=DEFAULT_CONFIG.seed)
-    parser.add_argument("--epochs", type=int, default=DEFAULT_CONFIG.epochs)
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_CONFIG.batch_size)
-    parser.add_argument("--lr", type=float, default=DEFAULT_CONFIG.learning_rate)
-    parser.add_argument("--weight-decay", type=float, default=DEFAULT_CONFIG.weight_decay)
-    parser.add_argument("--grad-accum", type=int, default=DEFAULT_CONFIG.grad_accum_steps)
-    parser.add_argument("--patience", type=int, default=DEFAULT_CONFIG.patience)
+def add_task_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options only this task has; the common ones come from liveinspect.training.cli."""
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--buckets", type=int, default=1 << 16, help="hashed n-gram buckets")
     parser.add_argument("--onnx", action="store_true", help="also export model.onnx beside the weights")
-    parser.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                         weight_decay=args.weight_decay, grad_accum_steps=args.grad_accum,
-                         patience=args.patience, seed=args.seed, progress=not args.no_progress)
+    from liveinspect.training.cli import config_from_args
+
+    config = config_from_args(args, DEFAULT_CONFIG)
     outcome = train_claims(args.data, args.out, config, val_fraction=args.val_fraction, buckets=args.buckets)
     if args.onnx:
         outcome.classifier.export_onnx(Path(args.out) / "model.onnx")
@@ -118,8 +109,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from liveinspect.training.cli import add_training_arguments
+
     parser = argparse.ArgumentParser(prog="python -m liveinspect.training.claims", description=__doc__)
-    add_arguments(parser)
+    add_training_arguments(parser, DEFAULT_CONFIG)
+    add_task_arguments(parser)
     try:
         return run(parser.parse_args(argv))
     except LiveInspectError as error:
