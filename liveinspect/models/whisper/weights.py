@@ -255,6 +255,16 @@ def _load_openai_checkpoint(path: Path) -> Whisper:
     heads = checkpoint.get("alignment_heads")
     if isinstance(heads, torch.Tensor):
         set_alignment_heads(model, heads.to_dense().bool())
+    else:
+        # openai-whisper's own checkpoints carry no heads; its loader takes them from a table by name.
+        import whisper
+
+        table = getattr(whisper, "_ALIGNMENT_HEADS", {})
+        if path.stem in table:
+            try:
+                model.set_alignment_heads(table[path.stem])
+            except (RuntimeError, ValueError):
+                pass  # named like an official model but shaped otherwise: keep the default heads
     return model.eval()
 
 
