@@ -17,6 +17,7 @@ dimensions and alignment heads, so loading it never unpickles anything.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -261,10 +262,9 @@ def _load_openai_checkpoint(path: Path) -> Whisper:
 
         table = getattr(whisper, "_ALIGNMENT_HEADS", {})
         if path.stem in table:
-            try:
+            # Named like an official model but shaped otherwise: keep the default heads.
+            with contextlib.suppress(RuntimeError, ValueError):
                 model.set_alignment_heads(table[path.stem])
-            except (RuntimeError, ValueError):
-                pass  # named like an official model but shaped otherwise: keep the default heads
     return model.eval()
 
 
