@@ -261,3 +261,10 @@ def test_a_pickle_is_never_unpickled(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="cannot read"):
         load_checkpoint(tmp_path)
     assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="mixed precision runs on CUDA only; no GPU here")
+def test_mixed_precision_on_cuda() -> None:
+    trainer, result = _fit(TrainConfig(epochs=15, learning_rate=0.05, device="cuda", progress=False))
+    assert trainer._amp and result.history[-1].val_accuracy > 0.95
+    assert next(trainer.model.parameters()).dtype == torch.float32  # master weights stay float32
