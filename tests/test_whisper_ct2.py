@@ -26,7 +26,8 @@ from liveinspect.models.whisper.weights import WhisperWeights, load_whisper_mode
 
 DIMS = ModelDimensions(n_mels=8, n_audio_ctx=12, n_audio_state=16, n_audio_head=2, n_audio_layer=2,
                        n_vocab=40, n_text_ctx=10, n_text_state=16, n_text_head=2, n_text_layer=2)
-DTYPE_IDS = {np.dtype("float32"): 0, np.dtype("int8"): 1, np.dtype("int16"): 2, np.dtype("float16"): 4, np.dtype("int32"): 3}
+DTYPE_IDS = {np.dtype("float32"): 0, np.dtype("int8"): 1, np.dtype("int16"): 2, np.dtype("int32"): 3,
+             np.dtype("float16"): 4}
 INT8_NAME = "decoder/layer_1/ffn/linear_0/weight"
 HALF_NAME = "encoder/layer_0/ffn/linear_1/weight"
 
@@ -60,7 +61,8 @@ def _ct2_variables(model: Whisper) -> dict[str, np.ndarray]:
             c = f"{ow}.cross_attn"
             norm(f"{ct2}/attention/layer_norm", f"{ow}.cross_attn_ln")
             linear(f"{ct2}/attention/linear_0", f"{c}.query")
-            out[f"{ct2}/attention/linear_1/weight"] = np.concatenate([sd[f"{c}.key.weight"], sd[f"{c}.value.weight"]])
+            out[f"{ct2}/attention/linear_1/weight"] = np.concatenate(
+                [sd[f"{c}.key.weight"], sd[f"{c}.value.weight"]])
             out[f"{ct2}/attention/linear_1/bias"] = np.concatenate([zeros, sd[f"{c}.value.bias"]])
             linear(f"{ct2}/attention/linear_2", f"{c}.out")
         norm(f"{ct2}/ffn/layer_norm", f"{ow}.mlp_ln")
@@ -86,7 +88,8 @@ def _quantize_like_ct2(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.round(weight * scale[:, None]).astype(np.int8), scale
 
 
-def write_ct2(path: Path, variables: dict[str, np.ndarray], aliases: dict[str, str], version: int = 6) -> None:
+def write_ct2(path: Path, variables: dict[str, np.ndarray], aliases: dict[str, str],
+              version: int = 6) -> None:
     with open(path, "wb") as f:
         f.write(struct.pack("<I", version))
         if version >= 2:
