@@ -67,7 +67,7 @@ def align_words(model: Whisper, audio_features: torch.Tensor, requests: Sequence
     handles = [model.decoder.blocks[layer].cross_attn.register_forward_hook(hook(layer)) for layer in heads]
     try:
         with disable_sdpa():
-            model.decoder(tokens, audio_features[active])
+            _decoder_blocks(model, tokens, audio_features[active], last_layer=max(heads))
     finally:
         for handle in handles:
             handle.remove()
@@ -85,6 +85,17 @@ def align_words(model: Whisper, audio_features: torch.Tensor, requests: Sequence
         text_indices, time_indices = dtw(-matrix.double().cpu())
         results[index] = _words_from_path(request, text_indices, time_indices)
     return results
+
+
+def _decoder_blocks(model: Whisper, tokens: torch.Tensor, features: torch.Tensor, last_layer: int) -> None:
+    """The text decoder up to `last_layer`, without the vocabulary projection: only the
+    cross-attention weights are wanted, and the logits over 51,865 tokens at every position
+    would cost more than everything else in this pass."""
+    decoder = model.decoder
+    x = decoder.token_embedding(tokens) + decoder.positional_embedding[: tokens.shape[-1]]
+    x = x.to(features.dtype)
+    for block in decoder.blocks[: last_layer + 1]:
+        x = block(x, features, mask=decoder.mask)
 
 
 def _words_from_path(request: AlignmentRequest, text_indices: np.ndarray,
