@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[dev]'
+	# MTCNN face weights: facenet-pytorch pins an old torch, so only its files are taken
+	$(PY) -m pip install -q --no-deps facenet-pytorch==2.6.0
 	touch $(STAMP)
 
 install: $(STAMP)
