@@ -1,4 +1,4 @@
-"""The `liveinspect` command: scan | demo | text | schema | train | eval.
+"""The `liveinspect` command: scan | demo | text | schema | probe | transcribe | models | train | eval.
 
 Exit codes: 0 clean, 1 a finding reached --fail-on, 2 an error (bad input,
 missing file, corrupt media); the error is printed on stderr.
@@ -33,6 +33,45 @@ def demo_dir() -> Path:
     return folder
 
 
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Which weights the analyzers load; shared by scan, demo and models."""
+    group = parser.add_argument_group("models")
+    group.add_argument("--lexicon-only", action="store_true",
+                       help="text findings from the policy lexicon alone, without the claim classifier")
+    group.add_argument("--claim-model", help="claim classifier folder (n-gram checkpoint or transformers "
+                                             "model; default: the shipped n-gram model)")
+    group.add_argument("--whisper", help="Whisper .pt checkpoint, CTranslate2 folder or model name "
+                                         "(default: the packaged multilingual base)")
+    group.add_argument("--language", help="force the spoken language (e.g. zh); default: detected per chunk")
+    group.add_argument("--device", help="cuda, cuda:1 or cpu for speech (default: cuda when present)")
+    group.add_argument("--clip-model",
+                       help="open_clip model, e.g. ViT-B-32 (or $LIVEINSPECT_CLIP_MODEL)")
+    group.add_argument("--clip-checkpoint", help="local open_clip weights for --clip-model")
+    group.add_argument("--clip-text-dir",
+                       help="local Hugging Face text tower for multilingual open_clip models")
+    group.add_argument("--clip-head", action="append", default=[],
+                       help="trained linear head on CLIP embeddings (repeatable)")
+    group.add_argument("--exposure-model", help="nudenet ONNX detector file; off unless given (AGPL-3.0)")
+    group.add_argument("--no-dedup", action="store_true",
+                       help="read every sampled frame, even near-duplicates of the last one read")
+
+
+def analyzer_settings(args: argparse.Namespace) -> dict[str, dict]:
+    """Constructor arguments for each analyzer, from the --model options."""
+    from liveinspect.pipelines.asr import TranscribeOptions
+
+    frames = {key: value for key, value in (
+        ("clip_model", args.clip_model), ("clip_checkpoint", args.clip_checkpoint),
+        ("clip_text_model_dir", args.clip_text_dir), ("exposure_model", args.exposure_model))
+        if value}
+    if args.clip_head:
+        frames["clip_heads"] = args.clip_head
+    frames["skip_duplicates"] = not args.no_dedup
+    return {"speech": {"weights": args.whisper, "device": args.device,
+                       "options": TranscribeOptions(language=args.language)},
+            "frames": frames}
+
+
 def _add_scan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="out/scan", help="folder for report.json, report.html, frames/")
     parser.add_argument("--json", action="store_true", help="print the report JSON on stdout")
@@ -43,17 +82,23 @@ def _add_scan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-duration", type=float, help="stop after this many seconds (live streams)")
     parser.add_argument("--analyzers", help="comma-separated analyzers to run (default: all)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--policy", help="folder with your own policy YAML files (default: the shipped one)")
+    add_model_options(parser)
 
 
 def _scan_and_write(broadcast: Broadcast, args: argparse.Namespace) -> int:
     from liveinspect.pipelines.orchestrator import ScanOptions
-    from liveinspect.pipelines.registry import build_inspector
+    from liveinspect.pipelines.registry import build_inspector, build_text_analyzer
+    from liveinspect.policy import load_policy_dir
     from liveinspect.report.html import write_report
 
     options = ScanOptions(window_s=args.window, fps=args.fps, max_duration=args.max_duration,
                           progress=not args.no_progress)
     names = [n.strip() for n in args.analyzers.split(",")] if args.analyzers else None
-    with build_inspector(names, options=options) as inspector:
+    policy = load_policy_dir(args.policy)
+    text_analyzer = build_text_analyzer(policy, args.claim_model, lexicon_only=args.lexicon_only)
+    with build_inspector(names, options=options, policy=policy, text_analyzer=text_analyzer,
+                         settings=analyzer_settings(args)) as inspector:
         result = inspector.scan(broadcast)
     files = write_report(result.report, result.evidence, args.out, policy=inspector.policy)
     if args.json:
@@ -127,24 +172,19 @@ def _open_lines(path: str | None) -> Iterator[TextIO]:
 
 
 def cmd_text(args: argparse.Namespace) -> int:
-    from liveinspect.pipelines.text import TextAnalyzer
-    from liveinspect.policy import load_policy
-    from liveinspect.schema import Modality, TextItem
+    from liveinspect.pipelines.registry import build_text_analyzer
+    from liveinspect.pipelines.text import run_text_command
+    from liveinspect.policy import load_policy_dir
 
-    policy = load_policy()
-    analyzer = TextAnalyzer(policy=policy)
-    worst = -1
+    policy = load_policy_dir(args.policy)
+    analyzer = build_text_analyzer(policy, args.claim_model, lexicon_only=args.lexicon_only)
+    threshold = Severity(args.fail_on).rank
+    reached = False
     with _open_lines(args.file) as stream:
-        for number, line in enumerate(stream, start=1):
-            text = line.rstrip("\n")
-            findings = analyzer.analyze([TextItem(modality=Modality(args.modality), text=text)])
-            for finding in findings:
-                finding.articles = finding.articles or policy.articles_for(finding.kind)
-                worst = max(worst, finding.severity.rank)
-            print(json.dumps({"line": number, "text": text,
-                              "findings": [f.model_dump(mode="json") for f in findings]},
-                             ensure_ascii=False), flush=True)
-    return EXIT_FINDINGS if worst >= Severity(args.fail_on).rank else EXIT_CLEAN
+        for result in run_text_command(stream, analyzer=analyzer, modality=args.modality):
+            reached = reached or any(Severity(f["severity"]).rank >= threshold for f in result["findings"])
+            print(json.dumps(result, ensure_ascii=False), flush=True)
+    return EXIT_FINDINGS if reached else EXIT_CLEAN
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -184,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--modality", default="title",
                       choices=["title", "profile", "speech", "onscreen_text", "cover"])
     text.add_argument("--fail-on", default="low", choices=[s.value for s in Severity])
+    text.add_argument("--policy", help="folder with your own policy YAML files")
+    text.add_argument("--lexicon-only", action="store_true", help="skip the claim classifier")
+    text.add_argument("--claim-model", help="claim classifier folder (default: the shipped n-gram model)")
     text.set_defaults(func=cmd_text)
 
     schema = sub.add_parser("schema", help="print the report's JSON Schema")
@@ -198,7 +241,8 @@ def _register_optional(sub: argparse._SubParsersAction) -> None:
     """Commands whose modules live in other subpackages (training, eval, serving)."""
     import importlib
 
-    for module in ("liveinspect.training.cli", "liveinspect.eval.cli"):
+    for module in ("liveinspect.media.cli", "liveinspect.pipelines.asr.cli", "liveinspect.models.cli",
+                   "liveinspect.training.cli", "liveinspect.eval.cli"):
         try:
             importlib.import_module(module).register(sub)
         except ImportError as error:

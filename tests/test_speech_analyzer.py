@@ -7,7 +7,7 @@ import pytest
 
 from liveinspect.media import load_audio
 from liveinspect.media.segment import Segment
-from liveinspect.pipelines.asr.corpus import JFK_TEXT, room_noise, shared_data_dir
+from liveinspect.pipelines.asr.corpus import JFK_TEXT, room_noise, jfk_path
 from liveinspect.pipelines.asr.wer import word_error_rate
 from liveinspect.pipelines.batcher import Batcher
 from liveinspect.pipelines.speech import SpeechAnalyzer
@@ -23,7 +23,7 @@ def test_missing_weights_make_the_analyzer_unavailable_with_a_reason(tmp_path):
 
 @pytest.mark.slow
 def test_two_streams_share_batches_and_keep_broadcast_times():
-    jfk = load_audio(shared_data_dir() / "speech" / "jfk.flac")
+    jfk = load_audio(jfk_path())
     analyzer = SpeechAnalyzer(device="cpu")
     assert analyzer.unavailable_reason() is None
     assert analyzer.model_name == "whisper-base" and analyzer.model_version == "905e5bf8336b"

@@ -11,16 +11,14 @@ from liveinspect.pipelines.asr.corpus import (
     SAMPLE_RATE,
     music_like,
     room_noise,
-    shared_data_dir,
+    jfk_path,
 )
 from liveinspect.pipelines.vad import VadOptions, speech_chunks, speech_probabilities, speech_regions
 
 
 @pytest.fixture(scope="module")
 def jfk() -> np.ndarray:
-    path = shared_data_dir() / "speech" / "jfk.flac"
-    assert path.is_file(), f"{path} is missing; set LIVEINSPECT_SHARED to the shared folder"
-    return load_audio(path)
+    return load_audio(jfk_path())
 
 
 def test_speech_found_in_real_audio_and_not_in_silence_or_tones(jfk):

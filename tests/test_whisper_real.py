@@ -14,7 +14,7 @@ import pytest
 from liveinspect.media import load_audio
 from liveinspect.models.whisper import PACKAGED_MODELS, load_whisper_model, resolve_whisper_weights
 from liveinspect.pipelines.asr import TranscribeOptions, Transcriber
-from liveinspect.pipelines.asr.corpus import JFK_TEXT, shared_data_dir
+from liveinspect.pipelines.asr.corpus import JFK_TEXT, jfk_path
 from liveinspect.pipelines.asr.wer import word_error_rate
 
 pytestmark = pytest.mark.slow
@@ -22,9 +22,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def jfk() -> np.ndarray:
-    path = shared_data_dir() / "speech" / "jfk.flac"
-    assert path.is_file(), f"{path} is missing; set LIVEINSPECT_SHARED to the shared folder"
-    return load_audio(path)
+    return load_audio(jfk_path())
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +90,7 @@ def test_transcribe_file_and_silence(jfk):
     from liveinspect.pipelines.asr import transcribe_file
     from liveinspect.pipelines.asr.corpus import music_like, room_noise
 
-    transcript = transcribe_file(shared_data_dir() / "speech" / "jfk.flac", progress=False)
+    transcript = transcribe_file(jfk_path(), progress=False)
     assert word_error_rate(JFK_TEXT, transcript.text) == 0.0
     quiet = Transcriber(load_whisper_model(), device="cpu").transcribe_audio(
         np.concatenate([room_noise(20), music_like(20)]))

@@ -107,10 +107,11 @@ class Inspector:
     def grade(self, findings: list[Finding]) -> list[Finding]:
         """Fill in articles, severity and action from the policy where the analyzer left them."""
         for finding in findings:
+            category = finding.evidence.category  # a negative-list category cites its own articles
             if not finding.articles:
-                finding.articles = self.policy.articles_for(finding.kind)
+                finding.articles = self.policy.articles_for(finding.kind, category)
             if "severity" not in finding.model_fields_set:
-                finding.severity = self.policy.severity_for(finding.kind, finding.score)
+                finding.severity = self.policy.severity_for(finding.kind, finding.score, category)
             finding.action = self.policy.action_for(finding.severity)
         return findings
 
@@ -134,6 +135,7 @@ class _Scan:
                                    model_version=a.model_version)
             for a in inspector.analyzers
         }
+        self.problems: list[AnalyzerStatus] = []  # stages of this scan that failed (e.g. the cover)
         self.timings: dict[str, float] = {}
 
     def run(self) -> ScanResult:
@@ -152,11 +154,21 @@ class _Scan:
             media=media,
             findings=self.findings,
             texts=self.texts,
-            analyzers=[*self.status.values(), *self.inspector.skipped],
+            analyzers=[*self.status.values(), *self._component_statuses(), *self.problems,
+                       *self.inspector.skipped],
             verdict=self.inspector.policy.verdict(self.findings),
             timings=self.timings,
         )
         return ScanResult(report, self.evidence)
+
+    def _component_statuses(self) -> list[AnalyzerStatus]:
+        """Analyzers made of parts (the frame analyzer's OCR, codes, faces, CLIP) report each part."""
+        statuses = []
+        for analyzer in self.inspector.analyzers:
+            parts = getattr(analyzer, "component_statuses", None)
+            if parts is not None and self.status[analyzer.name].state == "ran":
+                statuses.extend(parts())
+        return statuses
 
     # -- stages ----------------------------------------------------------------
 
@@ -182,7 +194,7 @@ class _Scan:
         try:
             image = load_image(self.broadcast.cover)
         except MediaError as error:
-            self.inspector.skipped.append(AnalyzerStatus(name="cover", state="failed", reason=str(error)))
+            self.problems.append(AnalyzerStatus(name="cover", state="failed", reason=str(error)))
             return
         self.evidence.keep_still("cover", image)
         still = StillImage(image=image, modality=Modality.cover, name="cover")

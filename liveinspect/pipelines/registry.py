@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from liveinspect.errors import LiveInspectError
 from liveinspect.pipelines.base import Analyzer
 from liveinspect.pipelines.orchestrator import Inspector, ScanOptions
+from liveinspect.pipelines.text import TextAnalyzer
+from liveinspect.policy import Policy, load_policy
 from liveinspect.schema import AnalyzerStatus
 
 # name -> "module:Class"; each is constructed with no arguments and reports
@@ -25,14 +29,20 @@ NOT_YET_SHIPPED: dict[str, str] = {
 }
 
 
-def _construct(path: str) -> Analyzer:
+def _construct(path: str, settings: dict[str, Any]) -> Analyzer:
     module_name, class_name = path.split(":")
-    cls: Callable[[], Analyzer] = getattr(importlib.import_module(module_name), class_name)
-    return cls()
+    cls: Callable[..., Analyzer] = getattr(importlib.import_module(module_name), class_name)
+    return cls(**settings)
 
 
-def build_analyzers(names: list[str] | None = None) -> tuple[list[Analyzer], list[AnalyzerStatus]]:
-    """Construct the named analyzers (default: all); those that cannot be built come back skipped."""
+def build_analyzers(names: list[str] | None = None, settings: dict[str, dict[str, Any]] | None = None,
+                    ) -> tuple[list[Analyzer], list[AnalyzerStatus]]:
+    """Construct the named analyzers (default: all); those that cannot be built come back skipped.
+
+    `settings` maps an analyzer name to its constructor's keyword arguments,
+    e.g. `{"frames": {"clip_model": "ViT-B-32", "clip_checkpoint": "..."}}`.
+    """
+    settings = settings or {}
     names = list(ANALYZERS) + list(NOT_YET_SHIPPED) if names is None else names
     built: list[Analyzer] = []
     skipped: list[AnalyzerStatus] = []
@@ -44,20 +54,29 @@ def build_analyzers(names: list[str] | None = None) -> tuple[list[Analyzer], lis
             known = ", ".join([*ANALYZERS, *NOT_YET_SHIPPED])
             raise LiveInspectError(f"unknown analyzer {name!r}; known: {known}")
         try:
-            built.append(_construct(ANALYZERS[name]))
+            built.append(_construct(ANALYZERS[name], settings.get(name, {})))
         except (LiveInspectError, ImportError, OSError) as error:
             skipped.append(AnalyzerStatus(name=name, state="skipped",
                                           reason=f"{type(error).__name__}: {error}"))
     return built, skipped
 
 
-def build_inspector(names: list[str] | None = None, *, options: ScanOptions | None = None,
-                    policy=None, text_analyzer=None) -> Inspector:
-    from liveinspect.pipelines.text import TextAnalyzer
-    from liveinspect.policy import load_policy
+def build_text_analyzer(policy: Policy, claim_model: str | Path | None = None, *,
+                        lexicon_only: bool = False) -> TextAnalyzer:
+    """Lexicon plus a claim classifier: the shipped n-gram model, or the one in `claim_model`."""
+    if lexicon_only:
+        return TextAnalyzer(policy=policy)
+    from liveinspect.models.claims import load_claim_classifier, load_default_claim_classifier
 
+    classifier = load_claim_classifier(claim_model) if claim_model else load_default_claim_classifier()
+    return TextAnalyzer(policy=policy, classifier=classifier)
+
+
+def build_inspector(names: list[str] | None = None, *, options: ScanOptions | None = None,
+                    policy: Policy | None = None, text_analyzer: TextAnalyzer | None = None,
+                    settings: dict[str, dict[str, Any]] | None = None) -> Inspector:
     policy = policy or load_policy()
-    text_analyzer = text_analyzer or TextAnalyzer(policy=policy)
-    analyzers, skipped = build_analyzers(names)
+    text_analyzer = text_analyzer or build_text_analyzer(policy)
+    analyzers, skipped = build_analyzers(names, settings)
     return Inspector(analyzers, text_analyzer=text_analyzer, policy=policy, skipped=skipped,
                      options=options)

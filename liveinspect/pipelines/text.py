@@ -207,7 +207,7 @@ class TextAnalyzer:
             "model_version": f"{finding.model_version}+{self.classifier.version}"})
 
 
-def _parse_line(number: int, line: str) -> TextItem:
+def _parse_line(number: int, line: str, modality: Modality) -> TextItem:
     text = line.rstrip("\r\n")
     if text.lstrip().startswith("{"):
         try:
@@ -219,20 +219,21 @@ def _parse_line(number: int, line: str) -> TextItem:
                 return TextItem.model_validate(data)
             except ValueError as error:
                 raise LiveInspectError(f"line {number}: not a valid TextItem: {error}") from error
-    return TextItem(modality=Modality.title, text=text, source="cli")
+    return TextItem(modality=modality, text=text, source="cli")
 
 
 def run_text_command(lines: Iterable[str], policy: Policy | None = None, *,
-                     analyzer: TextAnalyzer | None = None) -> Iterator[dict]:
+                     analyzer: TextAnalyzer | None = None,
+                     modality: Modality | str = Modality.title) -> Iterator[dict]:
     """For `liveinspect text`: one JSON-ready dict per input line.
 
-    A line is plain text (checked as a title) or a JSON TextItem object
+    A line is plain text (checked as `modality`, a title by default) or a JSON TextItem object
     (`{"modality": "speech", "text": ..., "t_start": ...}`). Each result has
     the line number, the text, its findings and the policy's verdict on them.
     """
     analyzer = analyzer or TextAnalyzer(policy=policy)
     for number, line in enumerate(lines, start=1):
-        item = _parse_line(number, line)
+        item = _parse_line(number, line, Modality(modality))
         findings = analyzer.analyze([item])
         yield {"line": number, "text": item.text, "modality": item.modality.value,
                "findings": [f.model_dump(mode="json") for f in findings],

@@ -104,3 +104,17 @@ def load_policy(articles: PathLike | None = None, negative_list: PathLike | None
     with _cache_lock:
         _cache[key] = policy
     return policy
+
+
+def load_policy_dir(folder: PathLike | None) -> Policy:
+    """The policy from a folder holding any of articles.yaml, negative_list.yaml, claims.yaml and
+    ladder.yaml; a file the folder lacks is the shipped default. None: the shipped policy."""
+    if folder is None:
+        return load_policy()
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PolicyError(f"policy folder {folder} does not exist")
+    files = {name: folder / f"{name}.yaml" for name in _FILES if (folder / f"{name}.yaml").is_file()}
+    if not files:
+        raise PolicyError(f"{folder} holds none of {', '.join(f'{n}.yaml' for n in _FILES)}")
+    return load_policy(**files)

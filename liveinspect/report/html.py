@@ -16,6 +16,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from liveinspect.errors import LiveInspectError
 from liveinspect.pipelines.evidence import EvidenceStore
 from liveinspect.schema import Finding, Modality, Report, Severity, TextItem
 
@@ -170,6 +171,6 @@ def _article_summary(policy, ref: str) -> str:
         return ""
     try:
         article = policy.article(ref)
-    except Exception:  # noqa: BLE001 - an unknown ref still gets its row
+    except LiveInspectError:  # a ref from a user's own policy file still gets its row
         return ""
-    return f"{getattr(article, 'summary_en', '')} / {getattr(article, 'summary_zh', '')}"
+    return f"{article.summary.en} / {article.summary.zh}"

@@ -147,21 +147,28 @@ JFK_TEXT = ("And so my fellow Americans, ask not what your country can do for yo
 JFK_BOUNDS = (0.32, 10.4)
 
 
-def shared_data_dir() -> Path:
-    """`$LIVEINSPECT_SHARED/data`, or `../shared/data` next to the repository."""
+def jfk_path() -> Path:
+    """The real speech sample (from openai/whisper's tests): `$LIVEINSPECT_SHARED/data/speech/jfk.flac`,
+    else `../shared/data/speech/jfk.flac` beside the repository, else the copy in `tests/data/`."""
+    repo = Path(__file__).resolve().parents[3]
     root = os.environ.get("LIVEINSPECT_SHARED")
-    base = Path(root) if root else Path(__file__).resolve().parents[3].parent / "shared"
-    return base / "data"
+    candidates = [Path(root) / "data" / "speech"] if root else [repo.parent / "shared" / "data" / "speech"]
+    candidates.append(repo / "tests" / "data")
+    for folder in candidates:
+        if (folder / "jfk.flac").is_file():
+            return folder / "jfk.flac"
+    raise DataError(f"real speech sample jfk.flac is in none of {', '.join(map(str, candidates))}; "
+                    "set LIVEINSPECT_SHARED to the shared folder")
 
 
 def long_recording(minutes: float = 10.0, *, jfk: str | Path | None = None, seed: int = 0) -> Recording:
     """About `minutes` of: real speech (jfk.flac), espeak sentences, 10-40 s silences and 5-20 s music."""
     from liveinspect.media import load_audio
 
-    jfk_path = Path(jfk) if jfk else shared_data_dir() / "speech" / "jfk.flac"
-    if not jfk_path.is_file():
-        raise DataError(f"real speech sample missing: {jfk_path} (set LIVEINSPECT_SHARED)")
-    jfk_audio = load_audio(jfk_path)
+    jfk = Path(jfk) if jfk else jfk_path()
+    if not jfk.is_file():
+        raise DataError(f"real speech sample missing: {jfk}")
+    jfk_audio = load_audio(jfk)
     rng = np.random.default_rng(seed)
     builder = RecordingBuilder(seed)
     target = minutes * 60
@@ -169,7 +176,7 @@ def long_recording(minutes: float = 10.0, *, jfk: str | Path | None = None, seed
     i = 0
     while builder.position / SAMPLE_RATE < target:
         if i % 4 == 0:
-            builder.speech(jfk_audio, JFK_TEXT, f"real:{jfk_path.name}", JFK_BOUNDS)
+            builder.speech(jfk_audio, JFK_TEXT, f"real:{jfk.name}", JFK_BOUNDS)
         else:
             text = SYNTHETIC_SENTENCES[i % len(SYNTHETIC_SENTENCES)]
             builder.speech(espeak(text), text, "espeak")
