@@ -80,7 +80,7 @@ def _add_scan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", type=float, default=1.0, help="frames sampled per second (default 1)")
     parser.add_argument("--window", type=float, default=30.0, help="seconds per segment (default 30)")
     parser.add_argument("--max-duration", type=float, help="stop after this many seconds (live streams)")
-    parser.add_argument("--analyzers", help="comma-separated analyzers to run (default: all)")
+    parser.add_argument("--analyzers", help="comma-separated analyzers to run, or none (default: all)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("--policy", help="folder with your own policy YAML files (default: the shipped one)")
     add_model_options(parser)
@@ -94,7 +94,9 @@ def _scan_and_write(broadcast: Broadcast, args: argparse.Namespace) -> int:
 
     options = ScanOptions(window_s=args.window, fps=args.fps, max_duration=args.max_duration,
                           progress=not args.no_progress)
-    names = [n.strip() for n in args.analyzers.split(",")] if args.analyzers else None
+    names = None  # all
+    if args.analyzers:  # "none": only the title, profile and product list are checked
+        names = [n.strip() for n in args.analyzers.split(",") if n.strip() not in ("", "none")]
     policy = load_policy_dir(args.policy)
     text_analyzer = build_text_analyzer(policy, args.claim_model, lexicon_only=args.lexicon_only)
     with build_inspector(names, options=options, policy=policy, text_analyzer=text_analyzer,

@@ -147,6 +147,8 @@ class _Scan:
             self._absorb(analyzer, lambda a=analyzer: a.finish(), frames={})
         self.findings = merge_repeated_findings(self.findings, gap_s=max(2.0, 2.0 / self.options.fps))
         self.findings.sort(key=lambda f: (f.t_start is not None, f.t_start or 0.0, f.kind.value))
+        # Analyzers finish segments out of order; the transcript reads in broadcast order.
+        self.texts.sort(key=lambda t: (t.t_start is not None, t.t_start or 0.0, t.modality.value))
         self.timings["total_s"] = round(time.perf_counter() - started, 3)
         report = Report(
             tool_version=__version__,
