@@ -11,11 +11,11 @@ import json
 from datetime import datetime, UTC
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: AnalyzerStatus.details
 
 
 class FindingKind(StrEnum):
@@ -177,6 +177,8 @@ class AnalyzerStatus(_Model):
     model_version: str = ""
     items: int = 0
     seconds: float = 0.0
+    # What the analyzer observed that is not a finding, e.g. presenter presence on screen.
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class MediaStatus(_Model):

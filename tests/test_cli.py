@@ -177,4 +177,7 @@ def test_demo_report_files(demo_report):
     assert qr and qr[0]["evidence"]["payload"].startswith("https://u.wechat.com/")
     states = {a["name"]: a["state"] for a in report["analyzers"]}
     assert states["speech"] == "ran" and states["frames"] == "ran"
+    presenter = next(a for a in report["analyzers"] if a["name"] == "frames")["details"]["presenter"]
+    assert presenter["share_with_face"] > 0.9  # the presenter photo is on screen throughout
+    assert "presenter visible in" in html
     assert report["media"]["state"] == "complete"

@@ -14,6 +14,7 @@ from liveinspect.media.segment import Frame, Segment
 from liveinspect.models.exposure import OFF_REASON, configured_model_path, decode_yolo
 from liveinspect.pipelines.base import StillImage
 from liveinspect.pipelines.frames import FrameAnalyzer, inspect_images, save_thumbnail
+from liveinspect.pipelines.frame_stages import presence_summary
 from liveinspect.pipelines.phash import NearDuplicateFilter, dhash, hamming, phash
 from liveinspect.policy import load_policy
 from liveinspect.schema import FindingKind, Modality
@@ -145,6 +146,19 @@ def test_faces_give_presenter_presence_and_crops_to_listeners(policy):
     assert output.findings == [] and output.texts == []
     assert analyzer.presence["0"] == [(0.0, 0.0, 1), (1.0, 1.0, 0)]
     assert seen[0][0] == 0 and len(seen[0][1]) == 1 and seen[1][1] == []
+    summary = analyzer.finish("0").details["presenter"]
+    assert summary == {"frames": 2, "frames_with_face": 1, "share_with_face": 0.5, "max_faces": 1,
+                       "longest_absence_s": 0.0}
+    assert "0" not in analyzer.presence  # a finished stream's state is dropped
+
+
+def test_presence_summary_measures_the_longest_stretch_without_a_face():
+    entries = [(0.0, 1.0, 1), (2.0, 2.0, 0), (3.0, 7.0, 0), (8.0, 8.0, 2), (9.0, 12.0, 0)]
+    summary = presence_summary(entries)
+    assert summary["frames"] == 5 and summary["frames_with_face"] == 2 and summary["max_faces"] == 2
+    assert summary["longest_absence_s"] == 6.0  # 2.0 until the face at 8.0; the tail is 9-12 = 3
+    assert presence_summary([]) == {"frames": 0}
+    assert presence_summary([(5.0, 20.0, 0)])["longest_absence_s"] == 15.0
 
 
 def test_bad_frames_are_refused(analyzer):

@@ -25,10 +25,12 @@ class AnalyzerOutput:
 
     findings: list[Finding] = field(default_factory=list)
     texts: list[TextItem] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # goes to the analyzer's status in the report
 
     def extend(self, other: "AnalyzerOutput") -> None:
         self.findings.extend(other.findings)
         self.texts.extend(other.texts)
+        self.details.update(other.details)
 
 
 @dataclass
@@ -79,6 +81,7 @@ class Analyzer(ABC):
     def postprocess(self, item: Any, output: Any) -> AnalyzerOutput:
         """Findings and texts for one item."""
 
-    def finish(self) -> AnalyzerOutput:
-        """Called once after the last segment, for analyzers that merge across segments."""
+    def finish(self, stream_id: str) -> AnalyzerOutput:
+        """Called once after a stream's last segment: analyzers that keep state per stream
+        return what is left (and a summary in `details`) and drop that state."""
         return AnalyzerOutput()

@@ -87,6 +87,10 @@ class FrameStage(ABC):
     def report(self, item: FrameItem, result: Any, make: FindingFactory) -> AnalyzerOutput:
         """Findings and texts for one image's result."""
 
+    def finish(self, stream_id: str) -> dict[str, Any]:
+        """A summary of the stream for the report (and drop what was kept for it)."""
+        return {}
+
 
 class OcrStage(FrameStage):
     name = "ocr"
@@ -163,6 +167,37 @@ class FaceStage(FrameStage):
         for listener in self.listeners:
             listener(item, result)
         return AnalyzerOutput()
+
+    def finish(self, stream_id: str) -> dict[str, Any]:
+        return {"presenter": presence_summary(self.presence.pop(stream_id, []))}
+
+
+def presence_summary(entries: Sequence[tuple[float | None, float | None, int]]) -> dict[str, Any]:
+    """How much of the stream shows a face, and the longest stretch without one.
+
+    A live room whose presenter is absent for long stretches may be a replay
+    or an unattended loop rather than a live presentation; reviewers use this
+    to decide where to look, so it is reported, not graded.
+    """
+    entries = sorted(e for e in entries if e[0] is not None)
+    if not entries:
+        return {"frames": 0}
+    with_face = sum(1 for _, _, faces in entries if faces)
+    longest, absent_since = 0.0, None
+    for t_start, _, faces in entries:
+        if faces:
+            if absent_since is not None:
+                longest = max(longest, t_start - absent_since)
+            absent_since = None
+        elif absent_since is None:
+            absent_since = t_start
+    last_end = max(t_end if t_end is not None else t_start for t_start, t_end, _ in entries)
+    if absent_since is not None:
+        longest = max(longest, last_end - absent_since)
+    return {"frames": len(entries), "frames_with_face": with_face,
+            "share_with_face": round(with_face / len(entries), 3),
+            "max_faces": max(faces for _, _, faces in entries),
+            "longest_absence_s": round(longest, 2)}
 
 
 class SceneStage(FrameStage):

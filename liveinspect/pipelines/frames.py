@@ -136,6 +136,12 @@ class FrameAnalyzer(Analyzer):
             per_stage.append(results)
         return [[results[i] for results in per_stage] for i in range(len(batch))]
 
+    def finish(self, stream_id: str) -> AnalyzerOutput:
+        details = {}
+        for stage in self.stages:
+            details.update(stage.finish(stream_id))
+        return AnalyzerOutput(details={key: value for key, value in details.items() if value})
+
     def postprocess(self, item: FrameItem, output: list[Any]) -> AnalyzerOutput:
         results = {stage.name: result for stage, result in zip(self.stages, output, strict=True)}
         if "ocr" in results and results.get("qr"):

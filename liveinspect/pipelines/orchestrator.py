@@ -144,7 +144,7 @@ class _Scan:
         self._inspect_cover()
         media = self._inspect_media()
         for analyzer in list(self.active):
-            self._absorb(analyzer, lambda a=analyzer: a.finish(), frames={})
+            self._absorb(analyzer, lambda a=analyzer: a.finish(self.stream_id), frames={})
         self.findings = merge_repeated_findings(self.findings, gap_s=max(2.0, 2.0 / self.options.fps))
         self.findings.sort(key=lambda f: (f.t_start is not None, f.t_start or 0.0, f.kind.value))
         # Analyzers finish segments out of order; the transcript reads in broadcast order.
@@ -276,6 +276,7 @@ class _Scan:
         status = self.status[analyzer.name]
         status.seconds = round(status.seconds + time.perf_counter() - started, 3)
         status.items += len(output.texts) + len(output.findings)
+        status.details.update(output.details)
         for entry in (*output.findings, *output.texts):
             index = entry.evidence.frame_index if isinstance(entry, Finding) else entry.frame_index
             if index is not None and index in frames:

@@ -46,9 +46,23 @@ def write_report(report: Report, evidence: EvidenceStore, out_dir: str | Path,
     return ReportFiles(json_path, html_path)
 
 
+def describe_details(details: dict) -> str:
+    """An analyzer's observations in a sentence each (presenter presence has its own wording)."""
+    parts = []
+    for key, value in details.items():
+        if key == "presenter" and value.get("frames"):
+            parts.append(f"presenter visible in {value['frames_with_face']} of {value['frames']} inspected "
+                         f"frames ({value['share_with_face']:.0%}); longest stretch without a face "
+                         f"{value['longest_absence_s']:.1f} s; at most {value['max_faces']} faces at once")
+        else:
+            parts.append(f"{key}: {value}")
+    return "; ".join(parts)
+
+
 def render_html(report: Report, evidence: EvidenceStore, thumbs: dict[str, str], policy=None) -> str:
     env = Environment(loader=PackageLoader("liveinspect.report", "templates"),
                       autoescape=select_autoescape(["html", "jinja"]))
+    env.filters["details"] = describe_details
     template = env.get_template("report.html.jinja")
     numbered = list(enumerate(report.findings, start=1))
     return template.render(
