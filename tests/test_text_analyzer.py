@@ -158,6 +158,9 @@ def test_split_sentences_and_word_spans() -> None:
     spans = split_sentences(text)
     assert [text[s:e] for s, e in spans] == ["第一句。", "Second one!", "9.9元的No.1？", "最后"]
     assert split_sentences("  ") == []
+    text = "100,000 sold · No. 1 in sales. Ask Dr. Li, e.g. today."
+    assert [text[s:e] for s, e in split_sentences(text)] == ["100,000 sold · No. 1 in sales.",
+                                                             "Ask Dr. Li, e.g. today."]
     located = word_char_spans("ab cd ab", [(" ab", 0, 1), (" zz", 1, 2), (" ab", 2, 3)])
     assert located == [(0, 2, 0.0, 1.0), (6, 8, 2.0, 3.0)]
 

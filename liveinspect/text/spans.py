@@ -8,6 +8,8 @@ from collections.abc import Sequence
 # Sentence or clause ends in Chinese and English; English '.' only before a
 # space or the end, so 9.9 and No.1 stay whole.
 _SENTENCE_END = re.compile(r"[。！？!?；;…\n]+|\.(?=\s|$)")
+# ... except after an abbreviation: "No. 1 in sales" is one claim, not "No." and "1 in sales".
+_ABBREVIATION = re.compile(r"(?:^|[^\w.])(?:no|nr|mr|mrs|ms|dr|st|vs|approx|fig|e\.g|i\.e)$", re.IGNORECASE)
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -15,6 +17,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     spans = []
     start = 0
     for found in _SENTENCE_END.finditer(text):
+        if found.group() == "." and _ABBREVIATION.search(text, 0, found.start()):
+            continue
         spans.append((start, found.end()))
         start = found.end()
     spans.append((start, len(text)))
