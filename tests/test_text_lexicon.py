@@ -80,6 +80,7 @@ def test_claims_are_found(matcher: LexiconMatcher, text: str, kind: FindingKind)
     ("100%纯棉的T恤", K.absolute_term),
     ("best regards", K.absolute_term),
     ("he bestowed it", K.absolute_term),
+    ("link number one is the cleanser", K.absolute_term),
     ("这款面霜很滋润", K.false_efficacy),
     ("产生发热的感觉", K.false_efficacy),
     ("secure the lid", K.false_efficacy),
@@ -188,7 +189,7 @@ def test_negative_list_survives_disguises(matcher: LexiconMatcher, text: str) ->
 
 
 @pytest.mark.parametrize("text", ["医用雾化器", "象牙白的衬衫", "按摩枪", "ivory white", "水枪玩具",
-                                  "溜冰场见", "羊胎盘精华"])
+                                  "溜冰场见", "羊胎盘精华", "slim cigarette trousers"])
 def test_negative_list_near_misses(matcher: LexiconMatcher, text: str) -> None:
     assert K.negative_list_product not in kinds(matcher, text)
 
