@@ -72,6 +72,16 @@ def analyzer_settings(args: argparse.Namespace) -> dict[str, dict]:
             "frames": frames}
 
 
+def _check_requested_models(args: argparse.Namespace, inspector) -> None:
+    """Weights the user named must load: a typo in --whisper is an error, not a quiet 'skipped'."""
+    requested = {"speech": args.whisper, "frames.clip": args.clip_model or args.clip_checkpoint,
+                 "frames.exposure": args.exposure_model}
+    parts = [s for a in inspector.analyzers for s in getattr(a, "component_statuses", list)()]
+    for status in [*inspector.skipped, *parts]:
+        if status.state != "ran" and requested.get(status.name):
+            raise LiveInspectError(f"{status.name}: {status.reason}")
+
+
 def _add_scan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="out/scan", help="folder for report.json, report.html, frames/")
     parser.add_argument("--json", action="store_true", help="print the report JSON on stdout")
@@ -101,6 +111,7 @@ def _scan_and_write(broadcast: Broadcast, args: argparse.Namespace) -> int:
     text_analyzer = build_text_analyzer(policy, args.claim_model, lexicon_only=args.lexicon_only)
     with build_inspector(names, options=options, policy=policy, text_analyzer=text_analyzer,
                          settings=analyzer_settings(args)) as inspector:
+        _check_requested_models(args, inspector)
         result = inspector.scan(broadcast)
     files = write_report(result.report, result.evidence, args.out, policy=inspector.policy)
     if args.json:

@@ -92,6 +92,16 @@ def test_bad_products_file_and_bad_policy_are_exit_2(tmp_path, capsys):
     assert scan(tmp_path, video, "--policy", str(tmp_path / "missing"))[0] == EXIT_ERROR
 
 
+@pytest.mark.parametrize("option", [["--whisper", "/no/such/whisper.pt"],
+                                    ["--clip-model", "ViT-B-32", "--clip-checkpoint", "/no/such/clip.bin"]])
+def test_weights_the_user_names_must_load(tmp_path, capsys, option):
+    video = str(make_video(tmp_path / "v.mp4", seconds=1, fps=2))
+    out = tmp_path / "out"
+    assert main(["scan", video, "--out", str(out), "--no-progress", *option]) == EXIT_ERROR
+    assert "liveinspect: error" in capsys.readouterr().err
+    assert not (out / "report.json").exists()  # nothing was scanned with a model the user did not ask for
+
+
 def test_probe_and_schema(tmp_path, capsys):
     video = make_video(tmp_path / "v.mkv", seconds=2, fps=5)
     assert main(["probe", str(video), "--json"]) == EXIT_CLEAN
