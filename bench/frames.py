@@ -85,6 +85,7 @@ def run_analyzer(source: Path, *, skip_duplicates: bool, policy) -> dict:
     analyzer = FrameAnalyzer(policy=policy, skip_duplicates=skip_duplicates)
     decode_s = analyze_s = 0.0
     texts = findings = 0
+    lines: set[str] = set()  # distinct lines read, to show what skipping frames costs in recall
     started = time.perf_counter()
     segments = iter_segments(source, window_s=30.0, fps=1.0)
     while True:
@@ -100,13 +101,14 @@ def run_analyzer(source: Path, *, skip_duplicates: bool, policy) -> dict:
             for item, output in zip(batch, analyzer.forward(batch), strict=True):
                 result = analyzer.postprocess(item, output)
                 texts += len(result.texts)
+                lines.update("".join(t.text.split()).casefold() for t in result.texts)
                 findings += len(result.findings)
         analyze_s += time.perf_counter() - started
         started = time.perf_counter()
     return {"frames": analyzer.frames_seen, "inspected": analyzer.frames_inspected,
             "analyze_s": round(analyze_s, 2), "decode_s": round(decode_s, 2),
             "fps": round(analyzer.frames_seen / analyze_s, 2) if analyze_s else None,
-            "texts": texts, "findings": findings,
+            "texts": texts, "findings": findings, "lines": sorted(lines),
             "stage_s": {name: round(value, 2) for name, value in analyzer.seconds.items()}}
 
 
@@ -145,16 +147,19 @@ def main() -> None:
         off, on = (next(r for r in rows if r["source"] == name and r["skip_duplicates"] is s)
                    for s in (False, True))
         on["speedup"] = round(on["fps"] / off["fps"], 2) if off["fps"] and on["fps"] else None
+        # Lines read on some frame without skipping but never with it: the recall cost of skipping.
+        on["lines_missed"] = sorted(set(off["lines"]) - set(on["lines"]))
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     print(f"{'source':<16} {'skip':<5} {'frames':>6} {'read':>5} {'analyze s':>9} {'frames/s':>8} "
-          f"{'speedup':>7}  stage seconds")
+          f"{'speedup':>7} {'lines':>5} {'missed':>6}  stage seconds")
     for row in rows:
         stages = ", ".join(f"{k} {v}" for k, v in row["stage_s"].items())
         print(f"{row['source']:<16} {'on' if row['skip_duplicates'] else 'off':<5} {row['frames']:>6} "
               f"{row['inspected']:>5} {row['analyze_s']:>9} {row['fps']:>8} "
-              f"{row.get('speedup') or '':>7}  {stages}")
+              f"{row.get('speedup') or '':>7} {len(row['lines']):>5} "
+              f"{len(row['lines_missed']) if 'lines_missed' in row else '':>6}  {stages}")
 
 
 if __name__ == "__main__":
