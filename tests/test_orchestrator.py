@@ -144,3 +144,15 @@ def test_grading_uses_the_negative_list_category(policy):
     assert gun.severity is Severity.critical and cig.severity is Severity.high
     assert gun.action.rank > cig.action.rank
     assert "Art-7" in gun.articles
+
+
+def test_analyzers_get_the_scans_policy_not_the_shipped_default(tmp_path):
+    from liveinspect.pipelines.registry import build_analyzers
+    from liveinspect.policy import default_policy_path
+
+    own = tmp_path / "claims.yaml"
+    own.write_text(default_policy_path("claims").read_text(encoding="utf-8"), encoding="utf-8")
+    custom = load_policy(claims=own)
+    assert custom is not load_policy()
+    [frames], skipped = build_analyzers(["frames"], {"frames": {"faces": False}}, custom)
+    assert skipped == [] and frames.policy is custom

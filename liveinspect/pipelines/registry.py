@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,18 +30,21 @@ NOT_YET_SHIPPED: dict[str, str] = {
 }
 
 
-def _construct(path: str, settings: dict[str, Any]) -> Analyzer:
+def _construct(path: str, settings: dict[str, Any], policy: Policy | None) -> Analyzer:
     module_name, class_name = path.split(":")
     cls: Callable[..., Analyzer] = getattr(importlib.import_module(module_name), class_name)
+    if policy is not None and "policy" in inspect.signature(cls).parameters:
+        settings = {"policy": policy, **settings}  # the scan's policy, not the shipped default
     return cls(**settings)
 
 
 def build_analyzers(names: list[str] | None = None, settings: dict[str, dict[str, Any]] | None = None,
-                    ) -> tuple[list[Analyzer], list[AnalyzerStatus]]:
+                    policy: Policy | None = None) -> tuple[list[Analyzer], list[AnalyzerStatus]]:
     """Construct the named analyzers (default: all); those that cannot be built come back skipped.
 
     `settings` maps an analyzer name to its constructor's keyword arguments,
-    e.g. `{"frames": {"clip_model": "ViT-B-32", "clip_checkpoint": "..."}}`.
+    e.g. `{"frames": {"clip_model": "ViT-B-32", "clip_checkpoint": "..."}}`;
+    analyzers that take a `policy` get `policy`.
     """
     settings = settings or {}
     names = list(ANALYZERS) + list(NOT_YET_SHIPPED) if names is None else names
@@ -54,7 +58,7 @@ def build_analyzers(names: list[str] | None = None, settings: dict[str, dict[str
             known = ", ".join([*ANALYZERS, *NOT_YET_SHIPPED])
             raise LiveInspectError(f"unknown analyzer {name!r}; known: {known}")
         try:
-            built.append(_construct(ANALYZERS[name], settings.get(name, {})))
+            built.append(_construct(ANALYZERS[name], settings.get(name, {}), policy))
         except (LiveInspectError, ImportError, OSError) as error:
             skipped.append(AnalyzerStatus(name=name, state="skipped",
                                           reason=f"{type(error).__name__}: {error}"))
@@ -77,6 +81,6 @@ def build_inspector(names: list[str] | None = None, *, options: ScanOptions | No
                     settings: dict[str, dict[str, Any]] | None = None) -> Inspector:
     policy = policy or load_policy()
     text_analyzer = text_analyzer or build_text_analyzer(policy)
-    analyzers, skipped = build_analyzers(names, settings)
+    analyzers, skipped = build_analyzers(names, settings, policy)
     return Inspector(analyzers, text_analyzer=text_analyzer, policy=policy, skipped=skipped,
                      options=options)
