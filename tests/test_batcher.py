@@ -68,3 +68,16 @@ def test_closed_batcher_refuses_work():
     batcher.close()
     with pytest.raises(RuntimeError):
         batcher.submit(1)
+
+
+def test_each_item_carries_its_share_of_the_batch_time():
+    def slow(batch):
+        time.sleep(0.2)
+        return list(batch)
+
+    with Batcher(slow, max_batch_size=4, max_wait_s=0.2) as batcher:
+        futures = [batcher.submit(i) for i in range(4)]
+        [f.result() for f in futures]
+    shares = [f.compute_s for f in futures]
+    assert len(set(shares)) == 1  # one batch, split evenly
+    assert 0.2 <= sum(shares) < 0.4

@@ -4,6 +4,7 @@ across streams, grading. The real analyzers are exercised by their own tests and
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,8 +26,9 @@ class CaptionReader(Analyzer):
 
     name = "captions"
 
-    def __init__(self, text: str = "加微信 abc123 私聊", batch_size: int = 64) -> None:
+    def __init__(self, text: str = "加微信 abc123 私聊", batch_size: int = 64, delay_s: float = 0.0) -> None:
         self.text = text
+        self.delay_s = delay_s  # model time per batch
         self.batch_size = batch_size
         self.batches: list[set[str]] = []
         self._lock = threading.Lock()
@@ -40,6 +42,7 @@ class CaptionReader(Analyzer):
     def forward(self, batch: Sequence[Any]) -> list[Any]:
         with self._lock:
             self.batches.append({stream for stream, _, _ in batch})
+        time.sleep(self.delay_s)
         return [self.text] * len(batch)
 
     def postprocess(self, item, output) -> AnalyzerOutput:
@@ -128,11 +131,15 @@ def test_cover_problems_belong_to_the_scan_that_had_them(tmp_path, policy):
 
 def test_concurrent_streams_share_batches(tmp_path, policy):
     videos = [make_video(tmp_path / f"s{i}.mkv", seconds=6, fps=5) for i in range(2)]
-    reader = CaptionReader(batch_size=256)
+    reader = CaptionReader(batch_size=256, delay_s=0.05)
     with inspector(policy, reader, window_s=2.0, fps=5.0, max_wait_s=0.3) as inspect:
         results = inspect.scan_many([Broadcast(source=str(v)) for v in videos], max_streams=2)
     assert [r.report.media.state for r in results] == ["complete", "complete"]
     assert any(len(streams) == 2 for streams in reader.batches), reader.batches
+    # Each scan is charged its items' share of the shared batches, not the time it waited.
+    charged = [next(s for s in r.report.analyzers if s.name == "captions").seconds for r in results]
+    assert all(seconds > 0 for seconds in charged), charged
+    assert sum(charged) == pytest.approx(0.05 * len(reader.batches), rel=0.5)
 
 
 def test_grading_uses_the_negative_list_category(policy):

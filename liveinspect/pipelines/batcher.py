@@ -21,6 +21,12 @@ BatchFn = Callable[[Sequence[Any]], Sequence[Any]]
 _STOP = object()
 
 
+class TimedFuture(Future):
+    """A future that also says how many seconds of its batch's model call were its share."""
+
+    compute_s: float = 0.0
+
+
 class Batcher:
     def __init__(self, fn: BatchFn, *, max_batch_size: int = 8, max_wait_s: float = 0.01,
                  name: str = "batcher") -> None:
@@ -36,10 +42,10 @@ class Batcher:
         self.items_run = 0
         self._thread.start()
 
-    def submit(self, item: Any) -> Future:
+    def submit(self, item: Any) -> TimedFuture:
         if self._closed:
             raise RuntimeError("batcher is closed")
-        future: Future = Future()
+        future = TimedFuture()
         self._queue.put((item, future))
         return future
 
@@ -83,6 +89,7 @@ class Batcher:
                 break
             batch, stop = self._collect(first)
             items = [item for item, _ in batch]
+            started = time.perf_counter()
             try:
                 outputs = list(self._fn(items))
                 if len(outputs) != len(items):
@@ -94,7 +101,9 @@ class Batcher:
                 continue
             self.batches_run += 1
             self.items_run += len(items)
+            share = (time.perf_counter() - started) / len(items)
             for (_, future), output in zip(batch, outputs, strict=True):
+                future.compute_s = share
                 future.set_result(output)
         # Fail whatever is still queued after close, rather than leave callers hanging.
         while True:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable, Iterable, Sequence
@@ -22,7 +22,7 @@ from liveinspect import __version__
 from liveinspect.errors import LiveInspectError, MediaError
 from liveinspect.media import Segment
 from liveinspect.pipelines.base import Analyzer, AnalyzerOutput, StillImage
-from liveinspect.pipelines.batcher import Batcher
+from liveinspect.pipelines.batcher import Batcher, TimedFuture
 from liveinspect.pipelines.evidence import EvidenceStore
 from liveinspect.pipelines.merge import merge_repeated_findings
 from liveinspect.schema import (
@@ -150,6 +150,8 @@ class _Scan:
         # Analyzers finish segments out of order; the transcript reads in broadcast order.
         self.texts.sort(key=lambda t: (t.t_start is not None, t.t_start or 0.0, t.modality.value))
         self.timings["total_s"] = round(time.perf_counter() - started, 3)
+        for status in self.status.values():
+            status.seconds = round(status.seconds, 3)
         report = Report(
             tool_version=__version__,
             broadcast=self.broadcast,
@@ -251,13 +253,19 @@ class _Scan:
 
     # -- plumbing ------------------------------------------------------------------
 
-    def _submit(self, analyzer: Analyzer, item: Any) -> Future:
+    def _submit(self, analyzer: Analyzer, item: Any) -> TimedFuture:
         return self.inspector._batchers[analyzer.name].submit(item)
 
-    def _collect(self, analyzer: Analyzer, items: list, futures: list[Future]) -> AnalyzerOutput:
+    def _collect(self, analyzer: Analyzer, items: list, futures: list[TimedFuture]) -> AnalyzerOutput:
+        """Postprocess each item's output. The analyzer's seconds are its model time for this scan's
+        items (their share of each shared batch) plus postprocessing, not time spent waiting."""
         output = AnalyzerOutput()
+        status = self.status[analyzer.name]
         for item, future in zip(items, futures, strict=True):
-            output.extend(analyzer.postprocess(item, future.result()))
+            result = future.result()
+            started = time.perf_counter()
+            output.extend(analyzer.postprocess(item, result))
+            status.seconds += future.compute_s + time.perf_counter() - started
         return output
 
     def _run_items(self, analyzer: Analyzer, items: list) -> AnalyzerOutput:
@@ -267,14 +275,12 @@ class _Scan:
                 frames: dict) -> None:
         if analyzer not in self.active:
             return
-        started = time.perf_counter()
         try:
             output = produce()
         except Exception as error:  # noqa: BLE001
             self._fail(analyzer, error)
             return
         status = self.status[analyzer.name]
-        status.seconds = round(status.seconds + time.perf_counter() - started, 3)
         status.items += len(output.texts) + len(output.findings)
         status.details.update(output.details)
         for entry in (*output.findings, *output.texts):
