@@ -10,7 +10,6 @@ so it also runs on the ONNX-only edge nodes.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from liveinspect.errors import LiveInspectError, WeightsNotFoundError
+from liveinspect.models.packaged import installed_files
 
 ENV_MODEL = "LIVEINSPECT_EXPOSURE_MODEL"
 OFF_REASON = (f"exposure plugin off (nudenet model is AGPL-3.0; enable with `pip install "
@@ -46,14 +46,7 @@ class BodyPart:
 
 
 def locate_nudenet_model() -> Path | None:
-    try:
-        dist = importlib.metadata.distribution("nudenet")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for entry in dist.files or ():
-        if entry.name.endswith(".onnx"):
-            return Path(str(dist.locate_file(entry)))
-    return None
+    return next(installed_files("nudenet", lambda entry: entry.name.endswith(".onnx")), None)
 
 
 def configured_model_path(explicit: str | Path | None = None) -> Path | None:

@@ -13,7 +13,6 @@ once over the candidate boxes of every image in the batch.
 
 from __future__ import annotations
 
-import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from torch.nn import functional as F
 from torchvision.ops import batched_nms, nms, roi_align
 
 from liveinspect.errors import CheckpointError, LiveInspectError, WeightsNotFoundError
+from liveinspect.models.packaged import installed_files
 
 WEIGHT_FILES = ("pnet.pt", "rnet.pt", "onet.pt")
 WEIGHTS_HINT = ("install the MTCNN weight files with `pip install --no-deps facenet-pytorch==2.6.0` "
@@ -111,15 +111,9 @@ class FaceBox:
 
 def locate_mtcnn_weights() -> Path | None:
     """The folder of the MTCNN weight files shipped by an installed facenet-pytorch, if any."""
-    try:
-        dist = importlib.metadata.distribution("facenet-pytorch")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for entry in dist.files or ():
-        if entry.name == "pnet.pt":
-            folder = Path(str(dist.locate_file(entry))).parent
-            if all((folder / name).is_file() for name in WEIGHT_FILES):
-                return folder
+    for pnet in installed_files("facenet-pytorch", lambda entry: entry.name == "pnet.pt"):
+        if all((pnet.parent / name).is_file() for name in WEIGHT_FILES):
+            return pnet.parent
     return None
 
 

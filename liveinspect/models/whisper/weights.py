@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import IO
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from safetensors.torch import load_file, save_file
 from whisper.model import ModelDimensions, Whisper
 
 from liveinspect.errors import CheckpointError, WeightsNotFoundError
+from liveinspect.models.packaged import installed_file
 from liveinspect.models.whisper.convert import set_alignment_heads, whisper_from_ct2
 from liveinspect.models.whisper.ct2 import read_ct2
 
@@ -100,18 +100,9 @@ def _whisper_download_dir() -> Path:
     return Path(base) / "whisper"
 
 
-def _distribution_file(distribution: str, relative: str) -> Path | None:
-    try:
-        dist = metadata.distribution(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-    path = Path(str(dist.locate_file(relative)))
-    return path if path.exists() else None
-
-
 def _packaged(model: PackagedModel) -> WhisperWeights | None:
-    files = [_distribution_file(dist, rel) for dist, rel in model.parts]
-    companion = _distribution_file(*model.companion)
+    files = [installed_file(dist, rel) for dist, rel in model.parts]
+    companion = installed_file(*model.companion)
     if any(f is None for f in files) or companion is None:
         return None
     return WhisperWeights(model.name, "ct2", tuple(files), companion, model.sha256, model.multilingual)
