@@ -53,7 +53,7 @@ def describe_details(details: dict) -> str:
         if key == "presenter" and value.get("frames"):
             parts.append(f"presenter visible in {value['frames_with_face']} of {value['frames']} inspected "
                          f"frames ({value['share_with_face']:.0%}); longest stretch without a face "
-                         f"{value['longest_absence_s']:.1f} s; at most {value['max_faces']} faces at once")
+                         f"{value['longest_absence_s']:.1f} s; most faces in one frame: {value['max_faces']}")
         else:
             parts.append(f"{key}: {value}")
     return "; ".join(parts)
