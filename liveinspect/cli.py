@@ -33,13 +33,18 @@ def demo_dir() -> Path:
     return folder
 
 
+def add_text_model_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """How texts are judged; shared by scan, demo, text and models."""
+    parser.add_argument("--lexicon-only", action="store_true",
+                        help="text findings from the policy lexicon alone, without the claim classifier")
+    parser.add_argument("--claim-model", help="claim classifier folder (n-gram checkpoint or transformers "
+                                              "model; default: the shipped n-gram model)")
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Which weights the analyzers load; shared by scan, demo and models."""
     group = parser.add_argument_group("models")
-    group.add_argument("--lexicon-only", action="store_true",
-                       help="text findings from the policy lexicon alone, without the claim classifier")
-    group.add_argument("--claim-model", help="claim classifier folder (n-gram checkpoint or transformers "
-                                             "model; default: the shipped n-gram model)")
+    add_text_model_options(group)
     group.add_argument("--whisper", help="Whisper .pt checkpoint, CTranslate2 folder or model name "
                                          "(default: the packaged multilingual base)")
     group.add_argument("--language", help="force the spoken language (e.g. zh); default: detected per chunk")
@@ -238,8 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
                       choices=["title", "profile", "speech", "onscreen_text", "cover"])
     text.add_argument("--fail-on", default="low", choices=[s.value for s in Severity])
     text.add_argument("--policy", help="folder with your own policy YAML files")
-    text.add_argument("--lexicon-only", action="store_true", help="skip the claim classifier")
-    text.add_argument("--claim-model", help="claim classifier folder (default: the shipped n-gram model)")
+    add_text_model_options(text)
     text.set_defaults(func=cmd_text)
 
     schema = sub.add_parser("schema", help="print the report's JSON Schema")
