@@ -81,8 +81,7 @@ def _check_requested_models(args: argparse.Namespace, inspector) -> None:
     """Weights the user named must load: a typo in --whisper is an error, not a quiet 'skipped'."""
     requested = {"speech": args.whisper, "frames.clip": args.clip_model or args.clip_checkpoint,
                  "frames.exposure": args.exposure_model}
-    parts = [s for a in inspector.analyzers for s in getattr(a, "component_statuses", list)()]
-    for status in [*inspector.skipped, *parts]:
+    for status in inspector.model_statuses():
         if status.state != "ran" and requested.get(status.name):
             raise LiveInspectError(f"{status.name}: {status.reason}")
 

@@ -22,13 +22,7 @@ def model_statuses(settings: dict | None = None, *, claim_model: str | None = No
     statuses = [AnalyzerStatus(name="text", state="ran", model=text.model_name,
                                model_version=text.model_version)]
     with build_inspector(policy=policy, text_analyzer=text, settings=settings) as inspector:
-        for analyzer in inspector.analyzers:
-            statuses.append(AnalyzerStatus(name=analyzer.name, state="ran", model=analyzer.model_name,
-                                           model_version=analyzer.model_version))
-            parts = getattr(analyzer, "component_statuses", None)
-            statuses.extend(parts() if parts else [])
-        statuses.extend(inspector.skipped)
-    return statuses
+        return statuses + inspector.model_statuses()
 
 
 def _describe(status: AnalyzerStatus) -> dict:

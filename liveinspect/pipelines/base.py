@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from liveinspect.media.segment import Segment
-from liveinspect.schema import Finding, Modality, TextItem
+from liveinspect.schema import AnalyzerStatus, Finding, Modality, TextItem
 
 
 @dataclass
@@ -80,6 +80,10 @@ class Analyzer(ABC):
     @abstractmethod
     def postprocess(self, item: Any, output: Any) -> AnalyzerOutput:
         """Findings and texts for one item."""
+
+    def component_statuses(self) -> list[AnalyzerStatus]:
+        """One status per part, for analyzers made of parts (the frame analyzer's OCR, codes, ...)."""
+        return []
 
     def finish(self, stream_id: str) -> AnalyzerOutput:
         """Called once after a stream's last segment: analyzers that keep state per stream

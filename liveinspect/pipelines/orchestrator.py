@@ -104,6 +104,15 @@ class Inspector:
     def check_texts(self, items: Sequence[TextItem]) -> list[Finding]:
         return self.grade(self.text_analyzer.analyze(items))
 
+    def model_statuses(self) -> list[AnalyzerStatus]:
+        """What this inspector runs: each loaded analyzer and its parts, then what was skipped."""
+        statuses = []
+        for analyzer in self.analyzers:
+            statuses.append(AnalyzerStatus(name=analyzer.name, state="ran", model=analyzer.model_name,
+                                           model_version=analyzer.model_version))
+            statuses.extend(analyzer.component_statuses())
+        return statuses + list(self.skipped)
+
     def grade(self, findings: list[Finding]) -> list[Finding]:
         """Fill in articles, severity and action from the policy where the analyzer left them."""
         for finding in findings:
@@ -167,12 +176,8 @@ class _Scan:
 
     def _component_statuses(self) -> list[AnalyzerStatus]:
         """Analyzers made of parts (the frame analyzer's OCR, codes, faces, CLIP) report each part."""
-        statuses = []
-        for analyzer in self.inspector.analyzers:
-            parts = getattr(analyzer, "component_statuses", None)
-            if parts is not None and self.status[analyzer.name].state == "ran":
-                statuses.extend(parts())
-        return statuses
+        return [part for analyzer in self.inspector.analyzers if self.status[analyzer.name].state == "ran"
+                for part in analyzer.component_statuses()]
 
     # -- stages ----------------------------------------------------------------
 
