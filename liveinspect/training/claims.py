@@ -1,17 +1,15 @@
 """Train the character n-gram claim classifier from a labelled text dataset.
 
-    python -m liveinspect.training.claims --data liveinspect/data/claims/train.jsonl \
+    liveinspect train claims --data liveinspect/data/claims/train.jsonl \
         --out liveinspect/models/weights/claims-ngram --seed 0
 
-(the same as `liveinspect train claims ...`). The data needs a `text` and a
+The data needs a `text` and a
 `label` column with labels from `CLASSIFIER_LABELS`. A stratified share is
 held out for early stopping and for fitting the softmax temperature.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,10 +29,10 @@ from liveinspect.training.data import (
     load_local_dataset,
     stratified_split,
 )
-from liveinspect.training.trainer import TensorExamples, TrainConfig, Trainer
+from liveinspect.training.config import CLAIMS_DEFAULTS, TrainConfig
+from liveinspect.training.trainer import TensorExamples, Trainer
 
-DEFAULT_CONFIG = TrainConfig(epochs=40, batch_size=16, learning_rate=0.02, weight_decay=0.01, patience=6,
-                             min_delta=1e-3)
+DEFAULT_CONFIG = CLAIMS_DEFAULTS
 
 
 @dataclass
@@ -85,41 +83,3 @@ def train_claims(data: str | Path, out: str | Path, config: TrainConfig = DEFAUL
         training={"config": config.to_dict(), "history": [vars(h) for h in result.history]})
     # Reload so the returned classifier carries the version (weights checksum) a user would see.
     return ClaimsTrainingResult(NgramClaimClassifier.load(out), card_path, metrics)
-
-
-def add_task_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options only this task has; the common ones come from liveinspect.training.cli."""
-    parser.add_argument("--val-fraction", type=float, default=0.15)
-    parser.add_argument("--buckets", type=int, default=1 << 16, help="hashed n-gram buckets")
-    parser.add_argument("--onnx", action="store_true", help="also export model.onnx beside the weights")
-
-
-def run(args: argparse.Namespace) -> int:
-    from liveinspect.training.cli import config_from_args
-
-    config = config_from_args(args, DEFAULT_CONFIG)
-    outcome = train_claims(args.data, args.out, config, val_fraction=args.val_fraction, buckets=args.buckets)
-    if args.onnx:
-        outcome.classifier.export_onnx(Path(args.out) / "model.onnx")
-    validation = outcome.metrics.get("validation", {})
-    print(f"saved {outcome.card_path.parent} (version {outcome.classifier.version}); validation "
-          f"macro-F1 {validation.get('macro_f1', float('nan')):.3f}, "
-          f"accuracy {validation.get('accuracy', float('nan')):.3f}", file=sys.stderr)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    from liveinspect.training.cli import add_training_arguments
-
-    parser = argparse.ArgumentParser(prog="python -m liveinspect.training.claims", description=__doc__)
-    add_training_arguments(parser, DEFAULT_CONFIG)
-    add_task_arguments(parser)
-    try:
-        return run(parser.parse_args(argv))
-    except LiveInspectError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

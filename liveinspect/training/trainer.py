@@ -22,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from liveinspect.errors import DataError
+from liveinspect.training.config import TrainConfig
 
 
 def seed_everything(seed: int) -> None:
@@ -56,24 +57,6 @@ class TensorExamples:
         for start in range(0, len(self), batch_size):
             index = order[start:start + batch_size]
             yield {k: v[index] for k, v in self.inputs.items()}, self.labels[index]
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 30
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    grad_accum_steps: int = 1
-    patience: int = 5  # epochs without a validation-loss improvement before stopping
-    min_delta: float = 1e-4
-    seed: int = 0
-    mixed_precision: bool = True  # used on CUDA only
-    device: str | None = None  # default: cuda when available
-    progress: bool = True
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

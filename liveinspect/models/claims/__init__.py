@@ -38,7 +38,7 @@ def load_default_claim_classifier() -> NgramClaimClassifier:
     if not (DEFAULT_CLAIM_MODEL_DIR / "model_card.json").is_file():
         raise WeightsNotFoundError(
             f"the default claim model is missing from {DEFAULT_CLAIM_MODEL_DIR}; rebuild it with "
-            "`python -m liveinspect.training.claims --data liveinspect/data/claims/train.jsonl "
+            "`liveinspect train claims --data liveinspect/data/claims/train.jsonl "
             f"--out {DEFAULT_CLAIM_MODEL_DIR} --seed 0`")
     return NgramClaimClassifier.load(DEFAULT_CLAIM_MODEL_DIR)
 

@@ -33,7 +33,7 @@ def _describe(status: AnalyzerStatus) -> dict:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from liveinspect.cli import analyzer_settings
+    from liveinspect.cli.common import analyzer_settings
 
     statuses = model_statuses(analyzer_settings(args), claim_model=args.claim_model,
                               lexicon_only=args.lexicon_only)
@@ -48,7 +48,7 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from liveinspect.cli import add_model_options
+    from liveinspect.cli.common import add_model_options
 
     parser = subparsers.add_parser("models", help="list the models a scan would use and what is skipped")
     add_model_options(parser)

@@ -1,4 +1,4 @@
-"""`liveinspect train TASK --data PATH --out DIR [...]`; wired into liveinspect.cli by `register`.
+"""`liveinspect train TASK --data PATH --out DIR [...]`; registered by liveinspect.cli.
 
 Tasks: `claims` (the n-gram claim classifier, from text), `image` and `audio`
 (small convolutional classifiers, from imagefolder / audiofolder or any local
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from liveinspect.training.trainer import TrainConfig
+from liveinspect.training.config import CLAIMS_DEFAULTS, MEDIA_DEFAULTS, TrainConfig
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig) -> None:
@@ -34,9 +35,6 @@ def config_from_args(args: argparse.Namespace, defaults: TrainConfig) -> TrainCo
                        progress=not args.no_progress)
 
 
-MEDIA_DEFAULTS = TrainConfig(epochs=30, batch_size=16, learning_rate=3e-3, patience=6)
-
-
 def run_media(args: argparse.Namespace) -> int:
     from liveinspect.training.media_tasks import train_media_classifier
 
@@ -48,16 +46,36 @@ def run_media(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    from liveinspect.training import claims
+def add_claims_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options only the claims task has."""
+    parser.add_argument("--val-fraction", type=float, default=0.15)
+    parser.add_argument("--buckets", type=int, default=1 << 16, help="hashed n-gram buckets")
+    parser.add_argument("--onnx", action="store_true", help="also export model.onnx beside the weights")
 
+
+def run_claims(args: argparse.Namespace) -> int:
+    from liveinspect.training.claims import train_claims
+
+    config = config_from_args(args, CLAIMS_DEFAULTS)
+    outcome = train_claims(args.data, args.out, config, val_fraction=args.val_fraction, buckets=args.buckets)
+    if args.onnx:
+        outcome.classifier.export_onnx(Path(args.out) / "model.onnx")
+    validation = outcome.metrics.get("validation", {})
+    print(f"saved {outcome.card_path.parent} (version {outcome.classifier.version}); validation "
+          f"macro-F1 {validation.get('macro_f1', float('nan')):.3f}, "
+          f"accuracy {validation.get('accuracy', float('nan')):.3f}", file=sys.stderr)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train a model from a local dataset")
     tasks = train.add_subparsers(dest="task", required=True, metavar="TASK")
     claim_parser = tasks.add_parser("claims", help="the character n-gram claim classifier",
-                                    description=claims.__doc__.split("\n\n")[0])
-    add_training_arguments(claim_parser, claims.DEFAULT_CONFIG)
-    claims.add_task_arguments(claim_parser)
-    claim_parser.set_defaults(func=claims.run)
+                                    description="Train the character n-gram claim classifier "
+                                                "from a labelled text dataset.")
+    add_training_arguments(claim_parser, CLAIMS_DEFAULTS)
+    add_claims_arguments(claim_parser)
+    claim_parser.set_defaults(func=run_claims)
     for name, what in (("image", "64x64 RGB images"), ("audio", "log-mel spectrograms of 16 kHz audio")):
         parser = tasks.add_parser(name, help=f"a small convolutional classifier over {what}")
         add_training_arguments(parser, MEDIA_DEFAULTS)

@@ -1,4 +1,4 @@
-"""`liveinspect eval TASK --model DIR --data PATH --out DIR`; wired into liveinspect.cli by `register`."""
+"""`liveinspect eval TASK --model DIR --data PATH --out DIR`; registered by liveinspect.cli."""
 
 from __future__ import annotations
 

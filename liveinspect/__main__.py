@@ -1,0 +1,5 @@
+import sys
+
+from liveinspect.cli import main
+
+sys.exit(main())

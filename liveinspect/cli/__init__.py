@@ -1,0 +1,54 @@
+"""The `liveinspect` command: one module per command, each with `register(subparsers)`.
+
+Exit codes: 0 clean, 1 a finding reached --fail-on, 2 an error (bad input,
+missing file, corrupt media); the error is printed on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from liveinspect import __version__
+from liveinspect.cli.common import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, demo_dir
+from liveinspect.errors import LiveInspectError
+
+# Command modules, in the order `liveinspect --help` lists them.
+COMMANDS = ("scan", "text", "schema", "probe", "transcribe", "models", "train", "evaluate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="liveinspect",
+        description="Compliance inspection of live-stream marketing: scan | demo | text | schema | probe "
+                    "| transcribe | models | train | eval.")
+    parser.add_argument("--version", action="version", version=f"liveinspect {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"liveinspect.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except LiveInspectError as error:
+        print(f"liveinspect: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("liveinspect: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as error:  # noqa: BLE001 - exit code 2 promised on any error
+        logging.getLogger("liveinspect").debug("unexpected error", exc_info=True)
+        print(f"liveinspect: unexpected error: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+__all__ = ["EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "build_parser", "demo_dir", "main"]
