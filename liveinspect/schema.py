@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = "1.1"  # 1.1: AnalyzerStatus.details
+SCHEMA_VERSION = "1.2"  # 1.1: AnalyzerStatus.details; 1.2: MediaStatus state "stopped"
 
 
 class FindingKind(StrEnum):
@@ -182,7 +182,9 @@ class AnalyzerStatus(_Model):
 
 
 class MediaStatus(_Model):
-    state: Literal["complete", "partial", "failed", "none"]
+    # partial: the source stopped decoding midway; stopped: the caller stopped the scan (a cancelled
+    # job, a signal) and everything before `stopped_at` was inspected.
+    state: Literal["complete", "partial", "stopped", "failed", "none"]
     duration_s: float = 0.0
     segments: int = 0
     frames: int = 0

@@ -10,6 +10,8 @@ the scan; a source that stops decoding keeps everything decoded before.
 from __future__ import annotations
 
 import logging
+from contextlib import closing
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from liveinspect.schema import (
 log = logging.getLogger(__name__)
 
 FindingsCallback = Callable[[list[Finding]], None]
+ProgressCallback = Callable[[float], None]  # seconds of media inspected so far
 
 
 @dataclass
@@ -91,8 +94,12 @@ class Inspector:
     # -- public entry points -------------------------------------------------
 
     def scan(self, broadcast: Broadcast, *, stream_id: str = "0",
-             on_findings: FindingsCallback | None = None) -> ScanResult:
-        return _Scan(self, broadcast, stream_id, on_findings).run()
+             on_findings: FindingsCallback | None = None, on_progress: ProgressCallback | None = None,
+             stop: threading.Event | None = None) -> ScanResult:
+        """Scan one broadcast. `on_findings` gets findings as they are made, `on_progress` the media
+        seconds inspected after each segment; setting `stop` ends the scan after the segment in
+        hand, and the report keeps everything found so far (media state "stopped")."""
+        return _Scan(self, broadcast, stream_id, on_findings, on_progress, stop).run()
 
     def scan_many(self, broadcasts: Iterable[Broadcast], *, max_streams: int = 4) -> list[ScanResult]:
         """Scan several broadcasts concurrently; their items share the analyzers' batches."""
@@ -129,8 +136,11 @@ class _Scan:
     """The state of one scan of one broadcast."""
 
     def __init__(self, inspector: Inspector, broadcast: Broadcast, stream_id: str,
-                 on_findings: FindingsCallback | None) -> None:
+                 on_findings: FindingsCallback | None, on_progress: ProgressCallback | None = None,
+                 stop: threading.Event | None = None) -> None:
         self.inspector = inspector
+        self.on_progress = on_progress
+        self.stop = stop
         self.options = inspector.options
         self.broadcast = broadcast
         self.stream_id = stream_id
@@ -227,14 +237,21 @@ class _Scan:
             segments = iter_segments(self.broadcast.source, window_s=self.options.window_s,
                                      fps=self.options.fps, stream_id=self.stream_id,
                                      max_duration=self.options.max_duration)
-            with tqdm(total=round(total, 1) if total else None, unit="s", desc="scan",
-                      disable=not self.options.progress, leave=False) as bar:
+            # closing(): a stopped scan releases the decoder (and its network connection) at once.
+            with closing(segments), tqdm(total=round(total, 1) if total else None, unit="s", desc="scan",
+                                         disable=not self.options.progress, leave=False) as bar:
                 for segment in segments:
                     self._inspect_segment(segment)
                     status.segments += 1
                     status.frames += len(segment.frames)
                     status.duration_s = segment.t1
                     bar.update(round(segment.duration, 1))
+                    if self.on_progress:
+                        self.on_progress(segment.t1)
+                    if self.stop is not None and self.stop.is_set():
+                        status.state, status.stopped_at = "stopped", segment.t1
+                        status.message = "stopped by the caller"
+                        break
         except MediaError as error:
             status.state = "partial" if status.segments else "failed"
             status.message = str(error)
