@@ -30,6 +30,8 @@ class FindingKind(StrEnum):
     synthetic_voice = "synthetic_voice"
     synthetic_avatar = "synthetic_avatar"
     undisclosed_synthetic_media = "undisclosed_synthetic_media"
+    aigc_label = "aigc_label"  # an implicit (metadata) or explicit AI-content label was found
+    aigc_declared = "aigc_declared"  # the title, profile or product list declares AI content
     unsuitable_attire = "unsuitable_attire"
     minor_protection = "minor_protection"
 
