@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from liveinspect.backends import BackendOptions
 from liveinspect.errors import CheckpointError, WeightsNotFoundError
 from liveinspect.models.claims import (
     DEFAULT_CLAIM_MODEL_DIR,
@@ -85,9 +86,32 @@ def test_onnx_export_matches_pytorch(tmp_path: Path, shipped: NgramClaimClassifi
         OnnxNgramClaimClassifier(tmp_path, tmp_path / "absent.onnx")
 
 
+def test_shipped_onnx_export_is_of_the_shipped_weights(shipped: NgramClaimClassifier) -> None:
+    edge = load_default_claim_classifier(backend="onnx")
+    assert isinstance(edge, OnnxNgramClaimClassifier) and edge.backend.kind == "onnx"
+    assert edge.version == shipped.version and edge.labels == shipped.labels
+    texts = [json.loads(line)["text"] for line in (DATA_DIR / "test.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose(edge.predict_logits(texts), shipped.predict_logits(texts), atol=1e-5)
+    assert load_claim_classifier(DEFAULT_CLAIM_MODEL_DIR, backend="onnx").name == "claims-ngram-onnx"
+    assert (DEFAULT_CLAIM_MODEL_DIR / "model.onnx").stat().st_size < 5_000_000
+
+
+def test_onnx_export_of_other_weights_is_refused(tmp_path: Path) -> None:
+    classifier = NgramClaimClassifier.new(CLASSIFIER_LABELS, NgramFeaturizer(buckets=1 << 8))
+    classifier.save(tmp_path, data={"path": "x"}, metrics={})
+    NgramClaimClassifier.load(tmp_path).export_onnx(tmp_path / "model.onnx")
+    assert OnnxNgramClaimClassifier(tmp_path).predict_proba(["x"]).shape == (1, 7)
+    torch.nn.init.normal_(classifier.model.table.weight)
+    classifier.save(tmp_path, data={"path": "x"}, metrics={})  # new weights, old model.onnx
+    with pytest.raises(CheckpointError, match="exported from other weights"):
+        load_claim_classifier(tmp_path, backend="onnx")
+    with pytest.raises(CheckpointError, match="missing"):
+        load_claim_classifier(tmp_path, backend=BackendOptions(kind="onnx", precision="int8"))
+
+
 def test_shipped_model_card_and_near_misses(shipped: NgramClaimClassifier) -> None:
     card = json.loads((DEFAULT_CLAIM_MODEL_DIR / "model_card.json").read_text())
-    from liveinspect.training.data import data_sha256
+    from liveinspect.datasets import data_sha256
 
     assert card["data"]["sha256"] == data_sha256(DATA_DIR / "train.jsonl"), "retrain the shipped model"
     assert card["data"]["path"] == "liveinspect/data/claims/train.jsonl"

@@ -15,19 +15,19 @@ from PIL import Image
 from torch import nn
 
 from liveinspect.errors import CheckpointError, DataError
-from liveinspect.training.checkpoint import (
-    CARD_FILE,
-    WEIGHTS_FILE,
-    load_checkpoint,
-    read_card,
-    save_checkpoint,
-)
-from liveinspect.training.data import (
+from liveinspect.datasets import (
     data_sha256,
     dataset_kind,
     label_ids,
     load_local_dataset,
     stratified_split,
+)
+from liveinspect.models.checkpoint import (
+    CARD_FILE,
+    WEIGHTS_FILE,
+    load_checkpoint,
+    read_card,
+    save_checkpoint,
 )
 from liveinspect.training.trainer import TensorExamples, TrainConfig, Trainer
 
@@ -215,9 +215,11 @@ CARD = {"task": "toy", "labels": ["a", "b", "c"], "architecture": {"name": "tiny
 def test_safetensors_round_trip_and_card(tmp_path: Path) -> None:
     model = TinyMLP()
     save_checkpoint(tmp_path, model.state_dict(), CARD)
-    tensors, card = load_checkpoint(tmp_path, task="toy")
+    tensors, card = load_checkpoint(tmp_path, task="toy", framework="pt")
     restored = TinyMLP()
     restored.load_state_dict(tensors)
+    arrays, _ = load_checkpoint(tmp_path, task="toy")  # numpy by default: no torch needed to read one
+    assert all(isinstance(a, np.ndarray) for a in arrays.values()) and arrays.keys() == tensors.keys()
     x = torch.randn(5, 2)
     assert torch.equal(model(x), restored(x))
     assert card["labels"] == ["a", "b", "c"] and card["metrics"] == {"val_accuracy": 0.5}
@@ -254,7 +256,7 @@ def test_a_pickle_is_never_unpickled(tmp_path: Path) -> None:
     weights = tmp_path / WEIGHTS_FILE
     weights.write_bytes(pickle.dumps(Boom()))
     card = json.loads((tmp_path / CARD_FILE).read_text())
-    from liveinspect.training.checkpoint import file_sha256
+    from liveinspect.models.checkpoint import file_sha256
 
     card["weights"]["sha256"] = file_sha256(weights)
     (tmp_path / CARD_FILE).write_text(json.dumps(card))

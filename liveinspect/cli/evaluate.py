@@ -36,8 +36,8 @@ def run_media(args: argparse.Namespace) -> int:
     from liveinspect.errors import DataError
     from liveinspect.eval.classification import SystemOutputs, evaluate_system, worst_errors
     from liveinspect.eval.report import write_eval_report
-    from liveinspect.training.data import label_ids, load_local_dataset
-    from liveinspect.training.media_tasks import MediaClassifier
+    from liveinspect.datasets import label_ids, load_local_dataset
+    from liveinspect.models.media import MediaClassifier
 
     classifier = MediaClassifier(args.model)
     if classifier.task.name != args.task:

@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from liveinspect.errors import DataError
 from liveinspect.eval.classification import SystemOutputs, evaluate_system, worst_errors
-from liveinspect.pipelines.text import CLASSIFIER_LABELS, COMPLIANT, ClaimClassifier, TextAnalyzer
+from liveinspect.models.claims.labels import CLASSIFIER_LABELS, COMPLIANT
+from liveinspect.pipelines.text import ClaimClassifier, TextAnalyzer
 from liveinspect.schema import Finding, FindingKind, Modality, TextItem
 
 # The lexicon knows one kind the claim labels lack: a guaranteed-result promise is scored
@@ -58,7 +59,7 @@ def classifier_outputs(classifier: ClaimClassifier, texts: Sequence[str], labels
 
 def read_labelled_texts(path: str | Path, text_column: str = "text",
                         label_column: str = "label") -> tuple[list[str], list[int]]:
-    from liveinspect.training.data import label_ids, load_local_dataset
+    from liveinspect.datasets import label_ids, load_local_dataset
 
     dataset = load_local_dataset(path)
     if text_column not in dataset.column_names:

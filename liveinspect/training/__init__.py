@@ -1,10 +1,9 @@
-"""Training: local datasets through Hugging Face `datasets`, one trainer, safetensors checkpoints.
+"""Training: one trainer, task recipes; it reads data through `liveinspect.datasets`, saves through
+`liveinspect.models.checkpoint` and reports `liveinspect.eval` metrics.
 
-- `data`: `load_local_dataset` (csv, jsonl, parquet, imagefolder, audiofolder, load_from_disk),
-  `label_ids`, `stratified_split`, `data_sha256`.
-- `trainer`: `Trainer`, `TrainConfig`, `TensorExamples` (seeds, early stopping, gradient
-  accumulation, autocast on CUDA, tqdm).
-- `checkpoint`: `save_checkpoint` / `load_checkpoint` (safetensors + JSON model card; never unpickles).
-- `claims`: the n-gram claim classifier task; `media_tasks`: small image/audio classifiers.
-- `cli`: `liveinspect train TASK ...`.
+- `trainer`: `Trainer`, `TensorExamples` (seeds, early stopping, gradient
+  accumulation, autocast on CUDA, tqdm); `config`: `TrainConfig` and per-task defaults (torch-free).
+- `claims`: the n-gram claim classifier task; `media_tasks`: small image/audio classifiers
+  (inference for both lives in `liveinspect.models`).
+- The command line is `liveinspect train TASK ...` (`liveinspect.cli.train`).
 """

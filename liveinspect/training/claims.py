@@ -16,19 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from liveinspect.datasets import data_sha256, dataset_kind, label_ids, load_local_dataset, stratified_split
 from liveinspect.errors import LiveInspectError
 from liveinspect.eval.calibration import expected_calibration_error, fit_temperature, softmax
 from liveinspect.eval.metrics import precision_recall_f1
 from liveinspect.models.claims.features import NgramFeaturizer
+from liveinspect.models.claims.labels import CLASSIFIER_LABELS
 from liveinspect.models.claims.ngram import NgramClaimClassifier
-from liveinspect.pipelines.text import CLASSIFIER_LABELS
-from liveinspect.training.data import (
-    data_sha256,
-    dataset_kind,
-    label_ids,
-    load_local_dataset,
-    stratified_split,
-)
 from liveinspect.training.config import CLAIMS_DEFAULTS, TrainConfig
 from liveinspect.training.trainer import TensorExamples, Trainer
 
@@ -44,8 +38,10 @@ class ClaimsTrainingResult:
 
 def train_claims(data: str | Path, out: str | Path, config: TrainConfig = DEFAULT_CONFIG, *,
                  val_fraction: float = 0.15, buckets: int = 1 << 16, text_column: str = "text",
-                 label_column: str = "label") -> ClaimsTrainingResult:
-    """Train, calibrate and save the n-gram classifier; returns it with its validation metrics."""
+                 label_column: str = "label", onnx: bool = False) -> ClaimsTrainingResult:
+    """Train, calibrate and save the n-gram classifier; returns it with its validation metrics.
+
+    `onnx` also writes `model.onnx` beside the weights (what `backend="onnx"` loads)."""
     dataset = load_local_dataset(data)
     if text_column not in dataset.column_names:
         raise LiveInspectError(f"{data} has no {text_column!r} column (columns: {dataset.column_names})")
@@ -55,10 +51,11 @@ def train_claims(data: str | Path, out: str | Path, config: TrainConfig = DEFAUL
 
     classifier = NgramClaimClassifier.new(names, NgramFeaturizer(buckets=buckets))
     torch.manual_seed(config.seed)
-    examples = TensorExamples(classifier.inputs(texts), torch.tensor(labels, dtype=torch.long))
+    inputs = {name: torch.from_numpy(array) for name, array in classifier.inputs(texts).items()}
+    examples = TensorExamples(inputs, torch.tensor(labels, dtype=torch.long))
     trainer = Trainer(classifier.model, config)
     result = trainer.fit(examples.subset(train_rows), examples.subset(val_rows) if val_rows else None)
-    classifier.model = trainer.model.to("cpu").eval()
+    trainer.model.to("cpu").eval()  # the classifier's backend holds this module, on the CPU
 
     metrics: dict = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early}
     if val_rows:
@@ -82,4 +79,7 @@ def train_claims(data: str | Path, out: str | Path, config: TrainConfig = DEFAUL
         metrics=metrics,
         training={"config": config.to_dict(), "history": [vars(h) for h in result.history]})
     # Reload so the returned classifier carries the version (weights checksum) a user would see.
-    return ClaimsTrainingResult(NgramClaimClassifier.load(out), card_path, metrics)
+    trained = NgramClaimClassifier.load(out)
+    if onnx:
+        trained.export_onnx(Path(out) / "model.onnx")
+    return ClaimsTrainingResult(trained, card_path, metrics)

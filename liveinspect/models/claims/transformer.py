@@ -4,6 +4,10 @@ Loaded only from a local folder (`local_files_only=True`): nothing is fetched
 from a hub. Weights must be safetensors (`use_safetensors=True`), so a
 `pytorch_model.bin` pickle is refused rather than unpickled. The model's
 `id2label` must name the claim labels; the protocol's `labels` follow it.
+
+A transformers model is a torch model, so this classifier runs on torch
+only; the module still imports torch (and transformers) only when a
+classifier is built, so importing `liveinspect.models.claims` stays torch-free.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from liveinspect.errors import CheckpointError, WeightsNotFoundError
 from liveinspect.models.claims.features import normalize_for_classifier
@@ -23,6 +26,8 @@ class TransformerClaimClassifier:
 
     def __init__(self, model, tokenizer, *, name: str = "claims-transformer", version: str = "local",
                  max_length: int = 128, temperature: float = 1.0, device: str | None = None) -> None:
+        from liveinspect.backends.torch import torch_device
+
         id2label = model.config.id2label
         self.labels = [str(id2label[i]) for i in range(len(id2label))]
         self.model = model.eval()
@@ -31,7 +36,7 @@ class TransformerClaimClassifier:
         self.version = version
         self.max_length = max_length
         self.temperature = float(temperature)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = torch_device(device)
         self.model.to(self.device)
 
     @classmethod
@@ -54,14 +59,16 @@ class TransformerClaimClassifier:
         kwargs.setdefault("version", _weights_version(path))
         return cls(model, tokenizer, **kwargs)
 
-    @torch.inference_mode()
     def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         encoded = self.tokenizer([normalize_for_classifier(t) for t in texts], padding=True,
                                  truncation=True, max_length=self.max_length, return_tensors="pt")
         encoded = {k: v.to(self.device) for k, v in encoded.items()}
-        return self.model(**encoded).logits.float().cpu().numpy()
+        with torch.inference_mode():
+            return self.model(**encoded).logits.float().cpu().numpy()
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         logits = self.predict_logits(texts) / self.temperature
@@ -70,7 +77,7 @@ class TransformerClaimClassifier:
 
 
 def _weights_version(path: Path) -> str:
-    from liveinspect.training.checkpoint import file_sha256
+    from liveinspect.models.checkpoint import file_sha256
 
     files = sorted(path.glob("*.safetensors"))
     return file_sha256(files[0])[:12] if files else "local"

@@ -5,6 +5,13 @@ The card says what the model is for (task, labels, architecture), what it
 learnt from (data path, SHA-256, row counts), how well it did (metrics),
 with which libraries and when, and the SHA-256 of the weights file, which
 `load_checkpoint` verifies before reading a byte of it.
+
+This module needs no torch: weights are written and read with
+`safetensors.numpy` (torch tensors given to `save_checkpoint` are converted
+first, which writes the same bytes as `safetensors.torch` would), so an edge
+node can read a model card and its weights with numpy alone.
+`load_checkpoint(..., framework="pt")` hands back torch tensors for callers
+that load a state dict into a module.
 """
 
 from __future__ import annotations
@@ -16,9 +23,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import torch
+import numpy as np
 
 from liveinspect.errors import CheckpointError
 
@@ -49,14 +56,21 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def save_checkpoint(directory: str | Path, tensors: Mapping[str, torch.Tensor],
+def _as_array(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor: duck-typed so this module never imports torch
+        value = value.detach().to("cpu").contiguous().numpy()
+    return np.ascontiguousarray(value)
+
+
+def save_checkpoint(directory: str | Path, tensors: Mapping[str, Any],
                     card: Mapping[str, Any]) -> Path:
-    """Write `tensors` and the completed model card into `directory`; returns the card's path.
+    """Write `tensors` (numpy arrays or torch tensors) and the completed model card into
+    `directory`; returns the card's path.
 
     `card` must hold task, labels, architecture, data and metrics; format,
     versions, date and the weights' checksum are filled in here.
     """
-    from safetensors.torch import save_file
+    from safetensors.numpy import save_file
 
     missing = [key for key in ("task", "labels", "architecture", "data", "metrics") if key not in card]
     if missing:
@@ -66,7 +80,7 @@ def save_checkpoint(directory: str | Path, tensors: Mapping[str, torch.Tensor],
     weights_path = directory / WEIGHTS_FILE
     # One metadata key only: safetensors writes a map's keys in hash order, and a
     # byte-identical file for identical weights keeps the checksum (the version) reproducible.
-    save_file({name: tensor.detach().to("cpu").contiguous() for name, tensor in tensors.items()},
+    save_file({name: _as_array(tensor) for name, tensor in tensors.items()},
               str(weights_path), metadata={"format": "pt"})
     full_card = {"format": CARD_FORMAT, **card, "versions": library_versions(),
                  "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -91,10 +105,14 @@ def read_card(directory: str | Path) -> dict[str, Any]:
     return card
 
 
-def load_checkpoint(directory: str | Path, *,
-                    task: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """The tensors and card of a checkpoint, after checking the card and the weights' SHA-256."""
-    from safetensors.torch import load_file
+def load_checkpoint(directory: str | Path, *, task: str | None = None,
+                    framework: Literal["numpy", "pt"] = "numpy") -> tuple[dict[str, Any], dict[str, Any]]:
+    """The tensors (numpy arrays, or torch tensors with framework="pt") and card of a
+    checkpoint, after checking the card and the weights' SHA-256."""
+    if framework == "pt":
+        from safetensors.torch import load_file
+    else:
+        from safetensors.numpy import load_file
 
     card = read_card(directory)
     if task is not None and card["task"] != task:
