@@ -19,14 +19,11 @@ import numpy as np
 from tqdm import tqdm
 
 from liveinspect.errors import LiveInspectError
+from liveinspect.models.claims.labels import CLASSIFIER_LABELS, COMPLIANT
 from liveinspect.policy import Policy, load_policy
 from liveinspect.schema import Evidence, Finding, FindingKind, Modality, TextItem, TextSpan
 from liveinspect.text.lexicon import LexiconMatch, LexiconMatcher, collapse_overlaps
 from liveinspect.text.spans import split_sentences, time_of_span, word_char_spans
-
-CLASSIFIER_LABELS = ["absolute_term", "false_efficacy", "false_price", "fake_data",
-                     "negative_list_product", "offplatform_lure", "compliant"]
-COMPLIANT = "compliant"
 
 _MESSAGES = {
     FindingKind.absolute_term: "Uses the absolute term “{x}”, which the Advertising Law bans in advertising.",

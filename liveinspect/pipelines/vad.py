@@ -12,11 +12,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from liveinspect.errors import WeightsNotFoundError
+from liveinspect.models.silero import silero_model_path
 
 SAMPLE_RATE = 16_000
 FRAME = 512  # silero-vad's window at 16 kHz (32 ms)
@@ -35,18 +34,6 @@ class VadOptions:
     max_chunk_s: float = MAX_CHUNK_S
     lane_s: float = 30.0  # long audio runs as parallel lanes of this length (batched ONNX calls)
     warmup_s: float = 1.0  # each lane starts this early and discards it, so state is warm
-
-
-def silero_model_path() -> Path:
-    try:
-        import silero_vad
-    except ImportError as error:
-        raise WeightsNotFoundError("voice activity needs the silero-vad package: "
-                                   "pip install silero-vad==6.2.3") from error
-    path = Path(silero_vad.__file__).parent / "data" / "silero_vad.onnx"
-    if not path.is_file():
-        raise WeightsNotFoundError(f"silero-vad is installed but {path} is missing; reinstall silero-vad")
-    return path
 
 
 @lru_cache(maxsize=1)
