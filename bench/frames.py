@@ -80,9 +80,10 @@ def make_live_room(path: Path, seconds: float, fps: float = 5.0, size=(854, 480)
 
 def run_analyzer(source: Path, *, skip_duplicates: bool, policy) -> dict:
     from liveinspect.media.stream import iter_segments
-    from liveinspect.pipelines.frames import FrameAnalyzer
+    from liveinspect.pipelines.frames import FrameAnalyzer, FrameOptions
 
-    analyzer = FrameAnalyzer(policy=policy, skip_duplicates=skip_duplicates)
+    analyzer = FrameAnalyzer(FrameOptions(skip_duplicates=skip_duplicates), policy=policy)
+    stream = analyzer.open_stream("bench")
     decode_s = analyze_s = 0.0
     texts = findings = 0
     lines: set[str] = set()  # distinct lines read, to show what skipping frames costs in recall
@@ -95,21 +96,21 @@ def run_analyzer(source: Path, *, skip_duplicates: bool, policy) -> dict:
             break
         decode_s += time.perf_counter() - started
         started = time.perf_counter()
-        items = analyzer.preprocess(segment)
+        items = analyzer.preprocess(segment, stream)
         for offset in range(0, len(items), analyzer.batch_size):
             batch = items[offset:offset + analyzer.batch_size]
             for item, output in zip(batch, analyzer.forward(batch), strict=True):
-                result = analyzer.postprocess(item, output)
+                result = analyzer.postprocess(item, output, stream)
                 texts += len(result.texts)
                 lines.update("".join(t.text.split()).casefold() for t in result.texts)
                 findings += len(result.findings)
         analyze_s += time.perf_counter() - started
         started = time.perf_counter()
-    return {"frames": analyzer.frames_seen, "inspected": analyzer.frames_inspected,
+    return {"frames": stream.frames_seen, "inspected": stream.frames_inspected,
             "analyze_s": round(analyze_s, 2), "decode_s": round(decode_s, 2),
-            "fps": round(analyzer.frames_seen / analyze_s, 2) if analyze_s else None,
+            "fps": round(stream.frames_seen / analyze_s, 2) if analyze_s else None,
             "texts": texts, "findings": findings, "lines": sorted(lines),
-            "stage_s": {name: round(value, 2) for name, value in analyzer.seconds.items()}}
+            "stage_s": {name: round(value, 2) for name, value in stream.seconds.items()}}
 
 
 def main() -> None:

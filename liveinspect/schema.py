@@ -15,7 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = "1.2"  # 1.1: AnalyzerStatus.details; 1.2: MediaStatus state "stopped"
+# 1.1: AnalyzerStatus.details; 1.2: MediaStatus state "stopped", AnalyzerStatus failed_items/errors,
+# a "text" status in every report
+SCHEMA_VERSION = "1.2"
 
 
 class FindingKind(StrEnum):
@@ -181,6 +183,9 @@ class AnalyzerStatus(_Model):
     seconds: float = 0.0
     # What the analyzer observed that is not a finding, e.g. presenter presence on screen.
     details: dict[str, Any] = Field(default_factory=dict)
+    # Items (frames, speech chunks, segments) the analyzer could not inspect, and the first errors.
+    failed_items: int = 0
+    errors: list[str] = Field(default_factory=list)
 
 
 class MediaStatus(_Model):

@@ -13,7 +13,7 @@ from liveinspect.errors import LiveInspectError, WeightsNotFoundError
 from liveinspect.media.segment import Frame, Segment
 from liveinspect.models.exposure import OFF_REASON, configured_model_path, decode_yolo
 from liveinspect.pipelines.base import StillImage
-from liveinspect.pipelines.frames import FrameAnalyzer, inspect_images, save_thumbnail
+from liveinspect.pipelines.frames import FrameAnalyzer, FrameOptions, inspect_images, save_thumbnail
 from liveinspect.pipelines.frame_stages import presence_summary
 from liveinspect.pipelines.phash import NearDuplicateFilter, dhash, hamming, phash
 from liveinspect.policy import load_policy
@@ -30,9 +30,19 @@ def policy():
     return load_policy()
 
 
+def frame_analyzer(policy, **stages: bool) -> FrameAnalyzer:
+    """The frame analyzer with some stages switched off (`ocr=False`, `qr=False`, `faces=False`)."""
+    from liveinspect.pipelines.frame_stages import CodeOptions, FaceOptions, OcrOptions
+
+    options = {"ocr": OcrOptions(enabled=stages.get("ocr", True), threads=2),
+               "qr": CodeOptions(enabled=stages.get("qr", True)),
+               "faces": FaceOptions(enabled=stages.get("faces", True))}
+    return FrameAnalyzer(policy=policy, settings={f"frames.{name}": o for name, o in options.items()})
+
+
 @pytest.fixture(scope="module")
 def analyzer(policy) -> FrameAnalyzer:
-    return FrameAnalyzer(policy=policy, ocr_threads=2)
+    return frame_analyzer(policy)
 
 
 def banner_with_code(text: str, payload: str | None, seed: int) -> np.ndarray:
@@ -49,12 +59,18 @@ def segment(images: list[np.ndarray], start_index: int = 0) -> Segment:
     return Segment(index=0, t0=float(start_index), t1=float(start_index + len(images)), frames=frames)
 
 
+def preprocess(analyzer: FrameAnalyzer, segment: Segment) -> list:
+    return analyzer.preprocess(segment, analyzer.open_stream("test"))
+
+
 def run(analyzer: FrameAnalyzer, items: list):
+    """Forward and postprocess `items` as one stream; findings graded as a scan grades them."""
+    stream = analyzer.open_stream("test")
     outputs = analyzer.forward(items)
     findings, texts = [], []
     for item, output in zip(items, outputs, strict=True):
-        result = analyzer.postprocess(item, output)
-        findings += result.findings
+        result = analyzer.postprocess(item, output, stream)
+        findings += [analyzer.policy.grade(f) for f in result.findings]
         texts += result.texts
     return findings, texts
 
@@ -74,7 +90,7 @@ def test_stages_and_what_is_skipped(analyzer):
 def test_static_banner_is_read_once_and_qr_lure_is_found(analyzer, policy):
     still = [banner_with_code("加我微信 私下给你优惠", WECHAT, seed) for seed in range(4)]
     changed = [banner_with_code("感谢观看 下次再见", None, seed) for seed in (10, 11)]
-    items = analyzer.preprocess(segment(still + changed))
+    items = preprocess(analyzer, segment(still + changed))
     assert [(item.frame_index, item.t_start, item.t_end) for item in items] == [(0, 0.0, 3.0), (4, 4.0, 5.0)]
 
     findings, texts = run(analyzer, items)
@@ -96,38 +112,39 @@ def test_static_banner_is_read_once_and_qr_lure_is_found(analyzer, policy):
 
 
 def test_without_skipping_every_frame_is_inspected(policy):
-    analyzer = FrameAnalyzer(policy=policy, skip_duplicates=False, faces=False, ocr=False)
+    analyzer = FrameAnalyzer(FrameOptions(skip_duplicates=False), policy=policy, settings=frame_analyzer(
+        policy, faces=False, ocr=False).settings)
     images = [banner_with_code("直播中", WECHAT, seed) for seed in range(3)]
-    items = analyzer.preprocess(segment(images))
+    items = preprocess(analyzer, segment(images))
     assert len(items) == 3
     findings, _ = run(analyzer, items)
     assert [f.evidence.frame_index for f in findings] == [0, 1, 2]
 
 
 def test_a_code_appearing_in_a_corner_is_not_skipped(policy):
-    analyzer = FrameAnalyzer(policy=policy, faces=False, ocr=False)
+    analyzer = frame_analyzer(policy, faces=False, ocr=False)
     plain = banner_with_code("欢迎来到直播间", None, 0)
     with_code = plain.copy()
     with_code[20:200, 760:940] = qr_image("https://qr.alipay.com/fkx1")
     # The whole-frame hashes barely move; the tile check still sees the change.
     assert hamming(dhash(plain), dhash(with_code)) <= 8 or hamming(phash(plain), phash(with_code)) <= 8
-    items = analyzer.preprocess(segment([plain, with_code]))
+    items = preprocess(analyzer, segment([plain, with_code]))
     assert [item.frame_index for item in items] == [0, 1]
     findings, _ = run(analyzer, items)
     assert [f.evidence.payload for f in findings] == ["https://qr.alipay.com/fkx1"]
 
 
 def test_scene_change_frames_are_always_inspected(policy):
-    analyzer = FrameAnalyzer(policy=policy, faces=False, ocr=False)
+    analyzer = frame_analyzer(policy, faces=False, ocr=False)
     image = banner_with_code("直播中", None, 0)
     frames = [Frame(0, 0.0, image), Frame(1, 1.0, image, scene_change=True), Frame(2, 2.0, image)]
-    items = analyzer.preprocess(Segment(index=0, t0=0.0, t1=3.0, frames=frames))
+    items = preprocess(analyzer, Segment(index=0, t0=0.0, t1=3.0, frames=frames))
     assert [(i.frame_index, i.t_end) for i in items] == [(0, 0.0), (1, 2.0)]
 
 
 def test_cover_texts_and_codes(analyzer):
     cover = banner_with_code("国家级品质 三天见效", "https://item.taobao.com/item.htm?id=7", 3)
-    items = analyzer.preprocess_image(StillImage(image=cover))
+    items = analyzer.preprocess_image(StillImage(image=cover), analyzer.open_stream("test"))
     findings, texts = run(analyzer, items)
     assert [t.modality for t in texts] == [Modality.cover]
     assert texts[0].frame_index is None and texts[0].t_start is None
@@ -136,20 +153,25 @@ def test_cover_texts_and_codes(analyzer):
         (FindingKind.offplatform_lure, Modality.cover, "external_shop")]
 
 
-def test_faces_give_presenter_presence_and_crops_to_listeners(policy):
+def test_faces_give_presenter_presence_per_stream(policy):
     with cbook.get_sample_data("grace_hopper.jpg") as handle:
         photo = np.asarray(Image.open(handle).convert("RGB"))
-    analyzer = FrameAnalyzer(policy=policy, ocr=False, codes=False)
-    seen = []
-    analyzer.stage("faces").listeners.append(lambda item, faces: seen.append((item.frame_index, faces)))
-    output = inspect_images(analyzer, [photo, np.zeros_like(photo)])
-    assert output.findings == [] and output.texts == []
-    assert analyzer.presence["0"] == [(0.0, 0.0, 1), (1.0, 1.0, 0)]
-    assert seen[0][0] == 0 and len(seen[0][1]) == 1 and seen[1][1] == []
-    summary = analyzer.finish("0").details["presenter"]
+    analyzer = frame_analyzer(policy, ocr=False, qr=False)
+    faces = [stage.name for stage in analyzer.stages].index("faces")
+    frames = [Frame(index=i, t=float(i), image=image) for i, image in enumerate([photo, np.zeros_like(photo)])]
+    stream, other = analyzer.open_stream("a"), analyzer.open_stream("b")
+    items = analyzer.preprocess(Segment(index=0, t0=0.0, t1=2.0, frames=frames), stream)
+    outputs = analyzer.forward(items)
+    assert [len(output.results[faces]) for output in outputs] == [1, 0]  # the detector's boxes
+    for item, output in zip(items, outputs, strict=True):
+        result = analyzer.postprocess(item, output, stream)
+        assert result.findings == [] and result.texts == []
+    assert stream.parts["faces"] == [(0.0, 0.0, 1), (1.0, 1.0, 0)]
+    summary = analyzer.finish(stream).details["presenter"]
     assert summary == {"frames": 2, "frames_with_face": 1, "share_with_face": 0.5, "max_faces": 1,
                        "longest_absence_s": 0.0}
-    assert "0" not in analyzer.presence  # a finished stream's state is dropped
+    assert other.parts["faces"] == []  # another stream's presence is its own
+    assert analyzer.finish(other).details.get("presenter") == {"frames": 0}
 
 
 def test_presence_summary_measures_the_longest_stretch_without_a_face():
@@ -163,7 +185,7 @@ def test_presence_summary_measures_the_longest_stretch_without_a_face():
 
 def test_bad_frames_are_refused(analyzer):
     with pytest.raises(LiveInspectError, match="RGB uint8"):
-        analyzer.preprocess(segment([np.zeros((10, 10), np.float32)]))
+        preprocess(analyzer, segment([np.zeros((10, 10), np.float32)]))
 
 
 def test_near_duplicate_filter_compares_with_the_last_accepted_image():
@@ -220,9 +242,12 @@ def test_clip_stage_zero_shot_and_trained_head(policy, tmp_path):
                              ["negative_list_product:firearms"] * 16 + ["background"] * 16)
     head.save(tmp_path / "head.safetensors")
 
-    analyzer = FrameAnalyzer(policy=policy, ocr=False, codes=False, faces=False, clip_model=name,
-                             clip_checkpoint=tmp_path / "tiny.safetensors",
-                             clip_heads=[tmp_path / "head.safetensors"])
+    from liveinspect.pipelines.frame_stages import ClipOptions
+
+    settings = {**frame_analyzer(policy, ocr=False, qr=False, faces=False).settings,
+                "frames.clip": ClipOptions(model=name, checkpoint=str(tmp_path / "tiny.safetensors"),
+                                           heads=(str(tmp_path / "head.safetensors"),))}
+    analyzer = FrameAnalyzer(policy=policy, settings=settings)
     stage = analyzer.stage("clip")
     assert isinstance(stage, SceneStage) and stage.version == clip.version
     output = inspect_images(analyzer, _squares((230, 40, 40), 2, 30) + _squares((40, 40, 230), 2, 31))
@@ -254,7 +279,7 @@ def test_demo_scan_reports_onscreen_text_and_the_qr_lure(policy):
     from liveinspect.pipelines.text import TextAnalyzer
     from liveinspect.schema import Broadcast
 
-    analyzer = FrameAnalyzer(policy=policy, ocr_threads=2)
+    analyzer = frame_analyzer(policy)
     with Inspector([analyzer], text_analyzer=TextAnalyzer(policy=policy), policy=policy,
                    options=ScanOptions(progress=False)) as inspector:
         result = inspector.scan(Broadcast(source=str(DEMO), cover=str(DEMO.with_name("cover.png"))))
@@ -263,7 +288,8 @@ def test_demo_scan_reports_onscreen_text_and_the_qr_lure(policy):
     joined = "".join(t.text.replace(" ", "") for t in onscreen)
     for planted in ("全网最低价", "已售10万件", "加我微信", "电子烟新口味", "保湿面霜"):
         assert planted in joined, planted
-    assert analyzer.frames_inspected < analyzer.frames_seen  # the static set was not re-read
+    counts = next(s for s in report.analyzers if s.name == "frames").details["frames"]
+    assert counts["inspected"] < counts["sampled"]  # the static set was not re-read
     lures = [f for f in report.findings if f.evidence.payload == "https://u.wechat.com/EXAMPLEdemo123"]
     assert lures and lures[0].kind is FindingKind.offplatform_lure and lures[0].evidence.box
     assert 27.0 <= lures[0].t_start <= 30.0 and lures[0].t_end >= 34.0

@@ -33,10 +33,10 @@ class CaptionReader(Analyzer):
         self.batches: list[set[str]] = []
         self._lock = threading.Lock()
 
-    def preprocess(self, segment):
+    def preprocess(self, segment, stream):
         return [(segment.stream_id, frame.index, frame.t) for frame in segment.frames]
 
-    def preprocess_image(self, still: StillImage):
+    def preprocess_image(self, still: StillImage, stream):
         return [("cover", None, None)]
 
     def forward(self, batch: Sequence[Any]) -> list[Any]:
@@ -45,7 +45,7 @@ class CaptionReader(Analyzer):
         time.sleep(self.delay_s)
         return [self.text] * len(batch)
 
-    def postprocess(self, item, output) -> AnalyzerOutput:
+    def postprocess(self, item, output, stream) -> AnalyzerOutput:
         stream, index, t = item
         if stream == "cover":
             return AnalyzerOutput(texts=[TextItem(modality=Modality.cover, text=output, source="cover")])
@@ -161,5 +161,7 @@ def test_analyzers_get_the_scans_policy_not_the_shipped_default(tmp_path):
     own.write_text(default_policy_path("claims").read_text(encoding="utf-8"), encoding="utf-8")
     custom = load_policy(claims=own)
     assert custom is not load_policy()
-    [frames], skipped = build_analyzers(["frames"], {"frames": {"faces": False}}, custom)
+    from liveinspect.pipelines.frame_stages import FaceOptions
+
+    [frames], skipped = build_analyzers(["frames"], {"frames.faces": FaceOptions(enabled=False)}, custom)
     assert skipped == [] and frames.policy is custom

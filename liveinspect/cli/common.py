@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import types
+import typing
 from pathlib import Path
 
 from liveinspect.errors import LiveInspectError
+from liveinspect.pipelines.options import OptionField, option_fields
 from liveinspect.schema import Severity
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -22,56 +25,77 @@ def demo_dir() -> Path:
     return folder
 
 
+def _add_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, field: OptionField) -> None:
+    """One flag from one option field: its type decides the kind of flag."""
+    origin = typing.get_origin(field.type)
+    args = [a for a in typing.get_args(field.type) if a is not type(None)]
+    base = args[0] if origin in (typing.Union, types.UnionType) and len(args) == 1 else field.type
+    common = {"dest": field.dest, "help": field.help}
+    metavar = field.metavar or field.name.upper()
+    if base is bool:
+        # A flag turns a default around: --no-ocr for a default-on stage, --lexicon-only for off.
+        parser.add_argument(field.flag, action="store_false" if field.default else "store_true",
+                            default=None, **common)
+    elif typing.get_origin(base) is tuple:
+        parser.add_argument(field.flag, action="append", default=None, metavar=metavar, **common)
+    elif typing.get_origin(base) is typing.Literal:
+        parser.add_argument(field.flag, choices=list(typing.get_args(base)), default=None, **common)
+    else:
+        kind = base if base in (int, float) else str
+        parser.add_argument(field.flag, type=kind, default=None, metavar=metavar, **common)
+
+
+def _fields(components: typing.Iterable[str] | None = None) -> list[OptionField]:
+    from liveinspect.pipelines.registry import component_options
+
+    options = component_options()
+    names = list(options) if components is None else list(components)
+    return [field for name in names for field in option_fields(name, options[name])]
+
+
 def add_text_model_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """How texts are judged; shared by scan, demo, text and models."""
-    parser.add_argument("--lexicon-only", action="store_true",
-                        help="text findings from the policy lexicon alone, without the claim classifier")
-    parser.add_argument("--claim-model", help="claim classifier folder (n-gram checkpoint or transformers "
-                                              "model; default: the shipped n-gram model)")
+    for field in _fields(["text"]):
+        _add_option(parser, field)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """Which weights the analyzers load; shared by scan, demo and models."""
+    """Which weights the analyzers load, one flag per option of every registered component
+    (the text check, analyzers, frame stages); shared by scan, demo and models."""
     group = parser.add_argument_group("models")
-    add_text_model_options(group)
-    group.add_argument("--whisper", help="Whisper .pt checkpoint, CTranslate2 folder or model name "
-                                         "(default: the packaged multilingual base)")
-    group.add_argument("--language", help="force the spoken language (e.g. zh); default: detected per chunk")
-    group.add_argument("--device", help="cuda, cuda:1 or cpu for speech (default: cuda when present)")
-    group.add_argument("--clip-model",
-                       help="open_clip model, e.g. ViT-B-32 (or $LIVEINSPECT_CLIP_MODEL)")
-    group.add_argument("--clip-checkpoint", help="local open_clip weights for --clip-model")
-    group.add_argument("--clip-text-dir",
-                       help="local Hugging Face text tower for multilingual open_clip models")
-    group.add_argument("--clip-head", action="append", default=[],
-                       help="trained linear head on CLIP embeddings (repeatable)")
-    group.add_argument("--exposure-model", help="nudenet ONNX detector file; off unless given (AGPL-3.0)")
-    group.add_argument("--no-dedup", action="store_true",
-                       help="read every sampled frame, even near-duplicates of the last one read")
+    for field in _fields():
+        _add_option(group, field)
 
 
-def analyzer_settings(args: argparse.Namespace) -> dict[str, dict]:
-    """Constructor arguments for each analyzer, from the --model options."""
-    from liveinspect.pipelines.asr import TranscribeOptions
+def component_settings(args: argparse.Namespace) -> dict[str, typing.Any]:
+    """Each component's options: its defaults with what the user gave on the command line."""
+    from liveinspect.pipelines.registry import component_options
 
-    frames = {key: value for key, value in (
-        ("clip_model", args.clip_model), ("clip_checkpoint", args.clip_checkpoint),
-        ("clip_text_model_dir", args.clip_text_dir), ("exposure_model", args.exposure_model))
-        if value}
-    if args.clip_head:
-        frames["clip_heads"] = args.clip_head
-    frames["skip_duplicates"] = not args.no_dedup
-    return {"speech": {"weights": args.whisper, "device": args.device,
-                       "options": TranscribeOptions(language=args.language)},
-            "frames": frames}
+    given: dict[str, dict[str, typing.Any]] = {}
+    for field in _fields():
+        value = getattr(args, field.dest, None)
+        if value is not None:
+            given.setdefault(field.component, {})[field.name] = \
+                tuple(value) if isinstance(value, list) else value
+    options = component_options()
+    return {name: options[name](**values) for name, values in given.items()}
+
+
+def requested_weights(args: argparse.Namespace) -> dict[str, str]:
+    """Component -> the weights the user named for it (fields declared with `weights=True`)."""
+    requested = {}
+    for field in _fields():
+        value = getattr(args, field.dest, None)
+        if field.weights and value:
+            requested[field.component] = f"{field.flag} {value}"
+    return requested
 
 
 def check_requested_models(args: argparse.Namespace, inspector) -> None:
     """Weights the user named must load: a typo in --whisper is an error, not a quiet 'skipped'."""
-    requested = {"speech": args.whisper, "frames.clip": args.clip_model or args.clip_checkpoint,
-                 "frames.exposure": args.exposure_model}
+    requested = requested_weights(args)
     for status in inspector.model_statuses():
-        if status.state != "ran" and requested.get(status.name):
+        if status.state != "ran" and status.name in requested:
             raise LiveInspectError(f"{status.name}: {status.reason}")
 
 

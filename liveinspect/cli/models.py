@@ -12,17 +12,12 @@ import json
 from liveinspect.schema import AnalyzerStatus
 
 
-def model_statuses(settings: dict | None = None, *, claim_model: str | None = None,
-                   lexicon_only: bool = False) -> list[AnalyzerStatus]:
-    from liveinspect.pipelines.registry import build_inspector, build_text_analyzer
-    from liveinspect.policy import load_policy
+def model_statuses(settings: dict | None = None) -> list[AnalyzerStatus]:
+    """What a scan with these component settings would run (built exactly as `scan` builds it)."""
+    from liveinspect.pipelines.registry import build_inspector
 
-    policy = load_policy()
-    text = build_text_analyzer(policy, claim_model, lexicon_only=lexicon_only)
-    statuses = [AnalyzerStatus(name="text", state="ran", model=text.model_name,
-                               model_version=text.model_version)]
-    with build_inspector(policy=policy, text_analyzer=text, settings=settings) as inspector:
-        return statuses + inspector.model_statuses()
+    with build_inspector(settings=settings) as inspector:
+        return inspector.model_statuses()
 
 
 def _describe(status: AnalyzerStatus) -> dict:
@@ -33,10 +28,9 @@ def _describe(status: AnalyzerStatus) -> dict:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from liveinspect.cli.common import analyzer_settings
+    from liveinspect.cli.common import component_settings
 
-    statuses = model_statuses(analyzer_settings(args), claim_model=args.claim_model,
-                              lexicon_only=args.lexicon_only)
+    statuses = model_statuses(component_settings(args))
     rows = [_describe(status) for status in statuses]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))

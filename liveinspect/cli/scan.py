@@ -11,8 +11,8 @@ from liveinspect.cli.common import (
     EXIT_ERROR,
     EXIT_FINDINGS,
     add_scan_options,
-    analyzer_settings,
     check_requested_models,
+    component_settings,
     demo_dir,
 )
 from liveinspect.errors import LiveInspectError
@@ -21,7 +21,7 @@ from liveinspect.schema import Broadcast, Report, Severity
 
 def _scan_and_write(broadcast: Broadcast, args: argparse.Namespace) -> int:
     from liveinspect.pipelines.orchestrator import ScanOptions
-    from liveinspect.pipelines.registry import build_inspector, build_text_analyzer
+    from liveinspect.pipelines.registry import build_inspector
     from liveinspect.policy import load_policy_dir
     from liveinspect.report.html import write_report
 
@@ -31,9 +31,8 @@ def _scan_and_write(broadcast: Broadcast, args: argparse.Namespace) -> int:
     if args.analyzers:  # "none": only the title, profile and product list are checked
         names = [n.strip() for n in args.analyzers.split(",") if n.strip() not in ("", "none")]
     policy = load_policy_dir(args.policy)
-    text_analyzer = build_text_analyzer(policy, args.claim_model, lexicon_only=args.lexicon_only)
-    with build_inspector(names, options=options, policy=policy, text_analyzer=text_analyzer,
-                         settings=analyzer_settings(args)) as inspector:
+    with build_inspector(names, options=options, policy=policy,
+                         settings=component_settings(args)) as inspector:
         check_requested_models(args, inspector)
         result = inspector.scan(broadcast)
     files = write_report(result.report, result.evidence, args.out, policy=inspector.policy)

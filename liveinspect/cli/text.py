@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from typing import TextIO
 
-from liveinspect.cli.common import EXIT_CLEAN, EXIT_FINDINGS, add_text_model_options
+from liveinspect.cli.common import EXIT_CLEAN, EXIT_FINDINGS, add_text_model_options, component_settings
 from liveinspect.errors import LiveInspectError
 from liveinspect.schema import Severity
 
@@ -28,12 +28,12 @@ def _open_lines(path: str | None) -> Iterator[TextIO]:
 
 
 def cmd_text(args: argparse.Namespace) -> int:
-    from liveinspect.pipelines.registry import build_text_analyzer
-    from liveinspect.pipelines.text import run_text_command
+    from liveinspect.pipelines.text import TextAnalyzer, TextOptions, run_text_command
     from liveinspect.policy import load_policy_dir
 
     policy = load_policy_dir(args.policy)
-    analyzer = build_text_analyzer(policy, args.claim_model, lexicon_only=args.lexicon_only)
+    options = component_settings(args).get("text") or TextOptions()
+    analyzer = TextAnalyzer.from_options(options, policy=policy)
     threshold = Severity(args.fail_on).rank
     reached = False
     with _open_lines(args.file) as stream:

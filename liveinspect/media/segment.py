@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,9 @@ class Segment:
     frames: list[Frame] = field(default_factory=list)
     stream_id: str = "0"
     sample_rate: int = SAMPLE_RATE
+    # What the pipelines computed from this segment once for every analyzer that needs it
+    # (e.g. "speech_regions": voice activity), filled in before the analyzers see the segment.
+    products: dict[str, Any] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:

@@ -88,23 +88,35 @@ class Batcher:
             if first is _STOP:
                 break
             batch, stop = self._collect(first)
-            items = [item for item, _ in batch]
-            started = time.perf_counter()
             try:
-                outputs = list(self._fn(items))
-                if len(outputs) != len(items):
-                    raise RuntimeError(
-                        f"batch function returned {len(outputs)} outputs for {len(items)} items")
-            except BaseException as error:  # route the failure to every waiting caller
-                for _, future in batch:
-                    future.set_exception(error)
-                continue
-            self.batches_run += 1
-            self.items_run += len(items)
-            share = (time.perf_counter() - started) / len(items)
-            for (_, future), output in zip(batch, outputs, strict=True):
-                future.compute_s = share
-                future.set_result(output)
+                self._run_batch(batch)
+            except BaseException as error:  # noqa: BLE001 - a batch of many callers' items failed
+                if len(batch) == 1:
+                    batch[0][1].set_exception(error)
+                    continue
+                # One bad item must not fail the items of other segments and streams that shared
+                # its batch: run each alone, so only the bad one gets the error.
+                for entry in batch:
+                    try:
+                        self._run_batch([entry])
+                    except BaseException as single_error:  # noqa: BLE001 - routed to its caller
+                        entry[1].set_exception(single_error)
+        self._fail_queued()
+
+    def _run_batch(self, batch: list[tuple[Any, TimedFuture]]) -> None:
+        items = [item for item, _ in batch]
+        started = time.perf_counter()
+        outputs = list(self._fn(items))
+        if len(outputs) != len(items):
+            raise RuntimeError(f"batch function returned {len(outputs)} outputs for {len(items)} items")
+        self.batches_run += 1
+        self.items_run += len(items)
+        share = (time.perf_counter() - started) / len(items)
+        for (_, future), output in zip(batch, outputs, strict=True):
+            future.compute_s = share
+            future.set_result(output)
+
+    def _fail_queued(self) -> None:
         # Fail whatever is still queued after close, rather than leave callers hanging.
         while True:
             try:

@@ -48,6 +48,15 @@ class EvidenceStore:
         self.stills[name] = encode_thumbnail(image, max_side=720)
 
 
+    @staticmethod
+    def frame_path(frame_index: int) -> str:
+        """Where `write` puts a frame's thumbnail, relative to the report folder."""
+        return f"frames/{frame_index:06d}.jpg"
+
+    @staticmethod
+    def still_path(name: str) -> str:
+        return f"frames/{name}.jpg"
+
     def write(self, folder: Path) -> dict[str, str]:
         """Write every thumbnail under `folder`; returns key -> path relative to `folder`.
 
@@ -56,11 +65,11 @@ class EvidenceStore:
         (folder / "frames").mkdir(parents=True, exist_ok=True)
         paths: dict[str, str] = {}
         for index, thumb in sorted(self.frames.items()):
-            relative = f"frames/{index:06d}.jpg"
+            relative = self.frame_path(index)
             (folder / relative).write_bytes(thumb.jpeg)
             paths[f"frame:{index}"] = relative
         for name, thumb in self.stills.items():
-            relative = f"frames/{name}.jpg"
+            relative = self.still_path(name)
             (folder / relative).write_bytes(thumb.jpeg)
             paths[name] = relative
         return paths

@@ -1,34 +1,34 @@
 """The detectors the frame analyzer runs, one small class per model backend.
 
 Each stage takes a batch of RGB images and returns one raw result per image
-(`run`), and turns one result into findings and texts (`report`). Stages that
-cannot run here (no weights, plugin off) are not built; `build_stages` says
-why, so the report can list them as skipped.
+(`run`), and turns one result into findings and texts (`report`). A stage is
+registered with `@register_stage("name")`, declares its options as a frozen
+dataclass (`Options`) and is built as `cls(options, policy=policy)`; one that
+cannot run here (no weights, plugin off) raises `StageUnavailable` with the
+reason, so the report lists it as skipped. What a stage keeps per stream
+(presenter presence) lives in the state its `open_stream` returns.
 """
 
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
-from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from liveinspect.errors import LiveInspectError
 from liveinspect.pipelines.base import AnalyzerOutput
-from liveinspect.schema import (
-    AnalyzerStatus,
-    Box,
-    Evidence,
-    Finding,
-    FindingKind,
-    Modality,
-    Severity,
-    TextItem,
-)
+from liveinspect.pipelines.options import option
+from liveinspect.pipelines.registry import register_stage
+from liveinspect.policy.policy import QR_CATEGORY_PREFIX, QR_UNMATCHED
+from liveinspect.schema import Box, Evidence, Finding, FindingKind, Modality, TextItem
+
+
+class StageUnavailable(LiveInspectError):
+    """A stage that cannot run here; the message is the reason the report gives."""
 
 
 @dataclass
@@ -54,57 +54,67 @@ def to_box(box: Sequence[float]) -> Box:
     return Box(x0=x0, y0=y0, x1=max(x1, x0), y1=max(y1, y0))
 
 
-class FindingFactory:
-    """Fills in what every frame finding shares: where, when, which model, which articles."""
-
-    def __init__(self, policy: Any = None) -> None:
-        self.policy = policy
-
-    def __call__(self, stage: "FrameStage", item: FrameItem, kind: FindingKind, score: float, *,
-                 box: Sequence[float] | None = None, message: str, severity: Severity | None = None,
-                 **evidence: Any) -> Finding:
-        category = evidence.get("category")
-        articles = self.policy.articles_for(kind, category) if self.policy is not None else []
-        extra = {"severity": severity} if severity is not None else {}
-        return Finding(
-            kind=kind,
-            modality=Modality.cover if item.modality is Modality.cover else Modality.frame,
-            t_start=item.t_start, t_end=item.t_end,
-            evidence=Evidence(frame_index=item.frame_index, box=to_box(box) if box else None, **evidence),
-            score=float(min(max(score, 0.0), 1.0)), model=f"frames.{stage.name}",
-            model_version=stage.version, articles=articles, message=message, **extra)
+def frame_finding(stage: "FrameStage", item: FrameItem, kind: FindingKind, score: float, *,
+                  box: Sequence[float] | None = None, message: str, **evidence: Any) -> Finding:
+    """What every frame finding shares: where, when, which model (the policy grades it later)."""
+    return Finding(
+        kind=kind,
+        modality=Modality.cover if item.modality is Modality.cover else Modality.frame,
+        t_start=item.t_start, t_end=item.t_end,
+        evidence=Evidence(frame_index=item.frame_index, box=to_box(box) if box else None, **evidence),
+        score=float(min(max(score, 0.0), 1.0)), model=f"frames.{stage.name}",
+        model_version=stage.version, message=message)
 
 
 class FrameStage(ABC):
     name: ClassVar[str]
+    Options: ClassVar[type]
     version: str = "0"
+
+    def __init__(self, options: Any = None, *, policy: Any) -> None:
+        self.options = options if options is not None else self.Options()
+        self.policy = policy
+        if not getattr(self.options, "enabled", True):
+            raise StageUnavailable("disabled")
 
     @abstractmethod
     def run(self, images: Sequence[np.ndarray]) -> list[Any]:
         """One raw result per image."""
 
     @abstractmethod
-    def report(self, item: FrameItem, result: Any, make: FindingFactory) -> AnalyzerOutput:
-        """Findings and texts for one image's result."""
+    def report(self, item: FrameItem, result: Any, state: Any) -> AnalyzerOutput:
+        """Findings and texts for one image's result; `state` is what `open_stream` returned."""
 
-    def finish(self, stream_id: str) -> dict[str, Any]:
-        """A summary of the stream for the report (and drop what was kept for it)."""
+    def open_stream(self) -> Any:
+        """What this stage keeps about one stream (None: nothing)."""
+        return None
+
+    def finish(self, state: Any) -> dict[str, Any]:
+        """A summary of the stream for the report."""
         return {}
 
 
-class OcrStage(FrameStage):
-    name = "ocr"
+@dataclass(frozen=True)
+class OcrOptions:
+    enabled: bool = option(True, flag="--no-ocr", help="do not read on-screen text")
+    threads: int | None = None  # rapidocr's intra-op threads; None: its default
 
-    def __init__(self, max_threads: int | None = None) -> None:
+
+@register_stage("ocr")
+class OcrStage(FrameStage):
+    Options = OcrOptions
+
+    def __init__(self, options: OcrOptions | None = None, *, policy: Any) -> None:
+        super().__init__(options, policy=policy)
         from liveinspect.models.ocr import OcrEngine
 
-        self.engine = OcrEngine(max_threads=max_threads)
+        self.engine = OcrEngine(max_threads=self.options.threads)
         self.version = self.engine.version
 
     def run(self, images: Sequence[np.ndarray]) -> list[Any]:
         return self.engine.read_batch(images)
 
-    def report(self, item: FrameItem, result: Any, make: FindingFactory) -> AnalyzerOutput:
+    def report(self, item: FrameItem, result: Any, state: Any) -> AnalyzerOutput:
         modality = Modality.cover if item.modality is Modality.cover else Modality.onscreen_text
         texts = [TextItem(modality=modality, text=line.text, t_start=item.t_start, t_end=item.t_end,
                           frame_index=item.frame_index, box=to_box(line.box), source="ocr")
@@ -112,64 +122,80 @@ class OcrStage(FrameStage):
         return AnalyzerOutput(texts=texts)
 
 
-class CodeStage(FrameStage):
-    name = "qr"
+@dataclass(frozen=True)
+class CodeOptions:
+    enabled: bool = option(True, flag="--no-codes", help="do not decode QR codes and barcodes")
 
-    def __init__(self, rules_path: str | Path | None = None) -> None:
-        from liveinspect.models.qr import CodeReader, load_qr_rules
+
+@register_stage("qr")
+class CodeStage(FrameStage):
+    """Decoded QR codes and barcodes; the policy's `qr_rules` say what each payload leads to."""
+
+    Options = CodeOptions
+
+    def __init__(self, options: CodeOptions | None = None, *, policy: Any) -> None:
+        super().__init__(options, policy=policy)
+        from liveinspect.models.qr import CodeReader
 
         self.reader = CodeReader()
-        self.rules = load_qr_rules(rules_path)
         self.version = self.reader.version
 
     def run(self, images: Sequence[np.ndarray]) -> list[Any]:
         return [self.reader.read(image) for image in images]
 
-    def report(self, item: FrameItem, result: Any, make: FindingFactory) -> AnalyzerOutput:
+    def report(self, item: FrameItem, result: Any, state: Any) -> AnalyzerOutput:
         findings = []
         for code in result:
-            verdict = self.rules.classify(code.payload)
+            verdict = self.policy.qr_rules.classify(code.payload)
             if verdict.kind is FindingKind.offplatform_lure:
                 message = f"{code.symbology} leads off the platform ({verdict.label}): {code.payload}"
             else:
                 message = f"{code.symbology} shown ({verdict.label}): {code.payload}"
-            findings.append(make(self, item, verdict.kind, verdict.score, box=code.box,
-                                 severity=verdict.severity, message=message, payload=code.payload,
-                                 matched_term=verdict.rule or "unmatched"))
+            rule = verdict.rule or QR_UNMATCHED
+            findings.append(frame_finding(self, item, verdict.kind, verdict.score, box=code.box,
+                                          message=message, payload=code.payload, matched_term=rule,
+                                          category=QR_CATEGORY_PREFIX + rule))
         return AnalyzerOutput(findings=findings)
 
 
+@dataclass(frozen=True)
+class FaceOptions:
+    enabled: bool = option(True, flag="--no-faces", help="do not detect faces (presenter presence)")
+    weights_dir: str | None = None  # MTCNN weights folder; default: facenet-pytorch's files
+    # A presenter's face is large in the picture; a coarser pyramid on a smaller image
+    # costs a fraction of the detector's defaults.
+    min_face_size: int = 40
+    max_side: int = 640
+
+
+@register_stage("faces")
 class FaceStage(FrameStage):
-    """Presenter presence and face crops; faces are not findings by themselves.
+    """Presenter presence; faces are not findings by themselves."""
 
-    Listeners (e.g. a synthetic-avatar detector) receive every item's faces.
-    """
+    Options = FaceOptions
 
-    name = "faces"
-
-    def __init__(self, weights_dir: str | Path | None = None, *, min_face_size: int = 40,
-                 max_side: int = 640) -> None:
+    def __init__(self, options: "FaceOptions | None" = None, *, policy: Any) -> None:
+        super().__init__(options, policy=policy)
         from liveinspect.models.faces import FaceDetector
 
-        # A presenter's face is large in the picture; a coarser pyramid on a smaller image
-        # costs a fraction of the detector's defaults.
-        self.detector = FaceDetector(weights_dir, min_face_size=min_face_size, max_side=max_side)
+        options = self.options
+        self.detector = FaceDetector(options.weights_dir, min_face_size=options.min_face_size,
+                                     max_side=options.max_side)
         self.version = self.detector.version
-        self.listeners: list[Callable[[FrameItem, list], None]] = []
-        self.presence: dict[str, list[tuple[float | None, float | None, int]]] = {}
 
     def run(self, images: Sequence[np.ndarray]) -> list[Any]:
         return self.detector.detect_batch(images)
 
-    def report(self, item: FrameItem, result: Any, make: FindingFactory) -> AnalyzerOutput:
+    def open_stream(self) -> list[tuple[float | None, float | None, int]]:
+        return []  # (t_start, t_end, number of faces) per inspected frame
+
+    def report(self, item: FrameItem, result: Any, state: list) -> AnalyzerOutput:
         if item.modality is not Modality.cover:
-            self.presence.setdefault(item.stream_id, []).append((item.t_start, item.t_end, len(result)))
-        for listener in self.listeners:
-            listener(item, result)
+            state.append((item.t_start, item.t_end, len(result)))
         return AnalyzerOutput()
 
-    def finish(self, stream_id: str) -> dict[str, Any]:
-        return {"presenter": presence_summary(self.presence.pop(stream_id, []))}
+    def finish(self, state: list) -> dict[str, Any]:
+        return {"presenter": presence_summary(state)}
 
 
 def presence_summary(entries: Sequence[tuple[float | None, float | None, int]]) -> dict[str, Any]:
@@ -200,14 +226,33 @@ def presence_summary(entries: Sequence[tuple[float | None, float | None, int]]) 
             "longest_absence_s": round(longest, 2)}
 
 
+@dataclass(frozen=True)
+class ClipOptions:
+    """What to load; None means 'read the LIVEINSPECT_CLIP_* environment variable'."""
+
+    model: str | None = option(None, flag="--clip-model", weights=True,
+                               help="open_clip model, e.g. ViT-B-32 (or $LIVEINSPECT_CLIP_MODEL)")
+    checkpoint: str | None = option(None, flag="--clip-checkpoint", weights=True,
+                                    help="local open_clip weights for --clip-model")
+    text_model_dir: str | None = option(None, flag="--clip-text-dir",
+                                        help="local Hugging Face text tower for multilingual open_clip "
+                                             "models")
+    heads: tuple[str, ...] = option((), flag="--clip-head",
+                                    help="trained linear head on CLIP embeddings (repeatable)")
+    prompt_languages: tuple[str, ...] = ()  # default: both for HF text towers, else English
+
+
+@register_stage("clip")
 class SceneStage(FrameStage):
     """Zero-shot scene/product classes and trained linear heads on open_clip embeddings."""
 
-    name = "clip"
+    Options = ClipOptions
 
-    def __init__(self, clip: Any, prompt_set: Any, heads: Sequence[Any] = ()) -> None:
+    def __init__(self, options: "ClipOptions | None" = None, *, policy: Any) -> None:
+        super().__init__(options, policy=policy)
         from liveinspect.models.clip import ZeroShotClassifier
 
+        clip, prompt_set, heads = _load_clip(self.options, policy)
         self.clip = clip
         self.prompts = prompt_set
         self.classifier = ZeroShotClassifier(clip, prompt_set.as_mapping())
@@ -222,7 +267,7 @@ class SceneStage(FrameStage):
         heads = [head.probabilities(embeddings) for head in self.heads]
         return [(zero_shot[i], [h[i] for h in heads]) for i in range(len(images))]
 
-    def report(self, item: FrameItem, result: Any, make: FindingFactory) -> AnalyzerOutput:
+    def report(self, item: FrameItem, result: Any, state: Any) -> AnalyzerOutput:
         zero_shot, head_probabilities = result
         findings = []
         best = int(np.argmax(zero_shot))
@@ -231,97 +276,64 @@ class SceneStage(FrameStage):
         background = max((zero_shot[i] for i in self._background), default=0.0)
         if cls.kind is not None and zero_shot[best] >= self.prompts.threshold \
                 and zero_shot[best] - background >= self.prompts.margin:
-            findings.append(make(self, item, cls.kind, float(zero_shot[best]),
+            findings.append(frame_finding(self, item, cls.kind, float(zero_shot[best]),
                                  message=f"image looks like {label} (zero-shot CLIP)",
                                  matched_term=label, category=cls.category))
         for head, probabilities in zip(self.heads, head_probabilities, strict=True):
             index = int(np.argmax(probabilities))
             kind, _, category = head.labels[index].partition(":")
             if kind in FindingKind.__members__ and probabilities[index] >= self.prompts.threshold:
-                findings.append(make(self, item, FindingKind(kind), float(probabilities[index]),
+                findings.append(frame_finding(self, item, FindingKind(kind), float(probabilities[index]),
                                      message=f"linear head says {head.labels[index]}",
                                      matched_term=head.labels[index], category=category or None))
         return AnalyzerOutput(findings=findings)
 
 
+@dataclass(frozen=True)
+class ExposureOptions:
+    model: str | None = option(None, flag="--exposure-model", weights=True,
+                               help="nudenet ONNX detector file; off unless given (AGPL-3.0)")
+
+
+@register_stage("exposure")
 class ExposureStage(FrameStage):
-    name = "exposure"
+    Options = ExposureOptions
 
-    def __init__(self, model_path: Path) -> None:
-        from liveinspect.models.exposure import ExposureDetector
+    def __init__(self, options: ExposureOptions | None = None, *, policy: Any) -> None:
+        super().__init__(options, policy=policy)
+        from liveinspect.models.exposure import OFF_REASON, ExposureDetector, configured_model_path
 
-        self.detector = ExposureDetector(model_path)
+        path = configured_model_path(self.options.model)
+        if path is None:
+            raise StageUnavailable(OFF_REASON)
+        self.detector = ExposureDetector(path)
         self.version = self.detector.version
 
     def run(self, images: Sequence[np.ndarray]) -> list[Any]:
         return self.detector.detect_batch(images)
 
-    def report(self, item: FrameItem, result: Any, make: FindingFactory) -> AnalyzerOutput:
+    def report(self, item: FrameItem, result: Any, state: Any) -> AnalyzerOutput:
         from liveinspect.models.exposure import UNSUITABLE
 
         return AnalyzerOutput(findings=[
-            make(self, item, FindingKind.unsuitable_attire, part.score, box=part.box,
+            frame_finding(self, item, FindingKind.unsuitable_attire, part.score, box=part.box,
                  message=f"exposed body part: {part.label.lower()}", matched_term=part.label)
             for part in result if part.label in UNSUITABLE])
 
 
-@dataclass
-class StageOptions:
-    """What to build; None means 'read the LIVEINSPECT_* environment variable'."""
-
-    ocr: bool = True
-    codes: bool = True
-    faces: bool = True
-    qr_rules: str | Path | None = None
-    face_weights: str | Path | None = None
-    clip_model: str | None = None
-    clip_checkpoint: str | Path | None = None
-    clip_text_model_dir: str | Path | None = None
-    clip_heads: Sequence[str | Path] = ()
-    clip_prompt_languages: Sequence[str] = ()  # default: both for HF text towers, else English
-    scene_prompts: str | Path | None = None
-    exposure_model: str | Path | None = None
-    ocr_threads: int | None = None
-
-
-def _build_clip(options: StageOptions, policy: Any) -> SceneStage:
+def _load_clip(options: ClipOptions, policy: Any) -> tuple[Any, Any, list[Any]]:
+    """The CLIP model, its prompt set and its heads; a missing or unloadable model is 'no weights'."""
     from liveinspect.models.clip import ClipModel, LinearHead
     from liveinspect.models.clip.prompts import load_prompt_set
 
-    model = options.clip_model or os.environ.get("LIVEINSPECT_CLIP_MODEL") or None
-    checkpoint = options.clip_checkpoint or os.environ.get("LIVEINSPECT_CLIP_CHECKPOINT") or None
-    text_dir = options.clip_text_model_dir or os.environ.get("LIVEINSPECT_CLIP_TEXT_DIR") or None
-    clip = ClipModel.load(model, checkpoint, text_model_dir=text_dir)
+    model = options.model or os.environ.get("LIVEINSPECT_CLIP_MODEL") or None
+    checkpoint = options.checkpoint or os.environ.get("LIVEINSPECT_CLIP_CHECKPOINT") or None
+    text_dir = options.text_model_dir or os.environ.get("LIVEINSPECT_CLIP_TEXT_DIR") or None
+    try:
+        clip = ClipModel.load(model, checkpoint, text_model_dir=text_dir)
+    except (LiveInspectError, ImportError, OSError) as error:
+        raise StageUnavailable(f"no weights: {error}") from error
     # CLIP's own BPE tokenizer is English-only; HF text towers (xlm-roberta) read Chinese too.
-    languages = tuple(options.clip_prompt_languages) or (("en", "zh") if clip.hf_text_tower else ("en",))
-    prompts = load_prompt_set(options.scene_prompts, policy=policy, languages=languages)
-    return SceneStage(clip, prompts, [LinearHead.load(p) for p in options.clip_heads])
-
-
-def build_stages(options: StageOptions, policy: Any = None
-                 ) -> tuple[list[FrameStage], list[AnalyzerStatus]]:
-    """The stages that can run here, and a skipped status (with the reason) for each that cannot."""
-    from liveinspect.models.exposure import OFF_REASON, configured_model_path
-
-    wanted: list[tuple[str, Callable[[], FrameStage | None], str]] = [
-        ("ocr", lambda: OcrStage(options.ocr_threads) if options.ocr else None, "disabled"),
-        ("qr", lambda: CodeStage(options.qr_rules) if options.codes else None, "disabled"),
-        ("faces", lambda: FaceStage(options.face_weights) if options.faces else None, "disabled"),
-        ("clip", lambda: _build_clip(options, policy), "no weights"),
-        ("exposure", lambda: (ExposureStage(path) if (path := configured_model_path(
-            options.exposure_model)) else None), OFF_REASON),
-    ]
-    stages: list[FrameStage] = []
-    statuses: list[AnalyzerStatus] = []
-    for name, build, off_reason in wanted:
-        try:
-            stage = build()
-        except (LiveInspectError, ImportError, OSError) as error:
-            reason = f"no weights: {error}" if name == "clip" else f"{type(error).__name__}: {error}"
-            statuses.append(AnalyzerStatus(name=f"frames.{name}", state="skipped", reason=reason))
-            continue
-        if stage is None:
-            statuses.append(AnalyzerStatus(name=f"frames.{name}", state="skipped", reason=off_reason))
-        else:
-            stages.append(stage)
-    return stages, statuses
+    languages = tuple(options.prompt_languages) or (("en", "zh") if clip.hf_text_tower else ("en",))
+    prompts = load_prompt_set(policy=policy, languages=languages)
+    return clip, prompts, [LinearHead.load(p) for p in options.heads]

@@ -17,54 +17,78 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
 
 import numpy as np
 
 from liveinspect.errors import LiveInspectError
 from liveinspect.media.segment import Segment
-from liveinspect.pipelines.base import Analyzer, AnalyzerOutput, StillImage
-from liveinspect.pipelines.frame_stages import (
-    FaceStage,
-    FindingFactory,
-    FrameItem,
-    FrameStage,
-    StageOptions,
-    build_stages,
-)
+from liveinspect.pipelines.base import Analyzer, AnalyzerOutput, StillImage, StreamState
+from liveinspect.pipelines.frame_stages import FrameItem, FrameStage, StageUnavailable
+from liveinspect.pipelines.options import option
 from liveinspect.pipelines.phash import NearDuplicateFilter
+from liveinspect.pipelines.registry import register_analyzer, stage_classes
 from liveinspect.schema import AnalyzerStatus, Modality, TextItem
 
 
+@dataclass(frozen=True)
+class FrameOptions:
+    skip_duplicates: bool = option(True, flag="--no-dedup",
+                                   help="read every sampled frame, even near-duplicates of the last one "
+                                        "read")
+    max_hash_distance: int = 6  # perceptual-hash bits two frames may differ by and still be duplicates
+
+
+@dataclass
+class FrameStreamState(StreamState):
+    """One stream's text runs, each stage's per-stream state and timings, and frame counts."""
+
+    texts: "TextRuns" = field(default_factory=lambda: TextRuns())
+    parts: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    frames_seen: int = 0
+    frames_inspected: int = 0
+
+
+@dataclass
+class FrameOutput:
+    """Each stage's result for one image, and the image's share of each stage's batch time."""
+
+    results: list[Any]
+    seconds: list[float]
+
+
+@register_analyzer("frames")
 class FrameAnalyzer(Analyzer):
-    name = "frames"
+    Options = FrameOptions
     batch_size = 8
 
-    def __init__(self, *, skip_duplicates: bool = True, max_hash_distance: int = 6,
-                 policy: Any = None, stages: Sequence[FrameStage] | None = None,
-                 **options: Any) -> None:
-        """`options` are `StageOptions` fields (ocr=, codes=, faces=, clip_model=,
-        clip_checkpoint=, clip_text_model_dir=, clip_heads=, scene_prompts=, qr_rules=,
-        exposure_model=, ...). `stages` replaces the built stages entirely (tests, benchmarks).
-        """
-        if policy is None:
-            from liveinspect.policy import load_policy
-
-            policy = load_policy()
-        self.policy = policy
-        self.skip_duplicates = skip_duplicates
-        self.max_hash_distance = max_hash_distance
+    def __init__(self, options: FrameOptions | None = None, *, policy: Any = None,
+                 settings: dict[str, Any] | None = None, stages: Sequence[FrameStage] | None = None) -> None:
+        """Builds every registered frame stage with its options from `settings` ("frames.ocr": ...);
+        `stages` replaces them entirely (tests, benchmarks)."""
+        super().__init__(options, policy=policy, settings=settings)
         if stages is None:
-            self.stages, self._skipped = build_stages(StageOptions(**options), policy)
+            self.stages, self._skipped = self._build_stages()
         else:
             self.stages, self._skipped = list(stages), []
-        self._make = FindingFactory(policy)
-        self._texts = TextRuns()
-        self.seconds: dict[str, float] = {stage.name: 0.0 for stage in self.stages}
-        self.frames_seen = 0
-        self.frames_inspected = 0
+
+    def _build_stages(self) -> tuple[list[FrameStage], list[AnalyzerStatus]]:
+        """The stages that can run here, and a skipped status (with the reason) for each that cannot."""
+        stages: list[FrameStage] = []
+        skipped: list[AnalyzerStatus] = []
+        for name, cls in stage_classes().items():
+            try:
+                stages.append(cls(self.settings.get(f"frames.{name}"), policy=self.policy))
+            except StageUnavailable as error:
+                skipped.append(AnalyzerStatus(name=f"frames.{name}", state="skipped", reason=str(error)))
+            except (LiveInspectError, ImportError, OSError) as error:
+                skipped.append(AnalyzerStatus(name=f"frames.{name}", state="skipped",
+                                              reason=f"{type(error).__name__}: {error}"))
+        return stages, skipped
 
     # -- what the report says about this analyzer -------------------------------------
 
@@ -81,34 +105,34 @@ class FrameAnalyzer(Analyzer):
     def model_version(self) -> str:
         return "; ".join(f"{stage.name}={stage.version}" for stage in self.stages)
 
-    def component_statuses(self) -> list[AnalyzerStatus]:
-        """One status per stage: ran (with model version) or skipped (with the reason)."""
+    def component_statuses(self, stream: StreamState | None = None) -> list[AnalyzerStatus]:
+        """One status per stage: ran (with model version and, for a stream, its seconds in that
+        stream's scan) or skipped (with the reason)."""
+        seconds = stream.seconds if isinstance(stream, FrameStreamState) else {}
         ran = [AnalyzerStatus(name=f"frames.{stage.name}", state="ran", model=stage.name,
-                              model_version=stage.version, seconds=round(self.seconds[stage.name], 3))
+                              model_version=stage.version, seconds=round(seconds.get(stage.name, 0.0), 3))
                for stage in self.stages]
         return ran + list(self._skipped)
 
     def stage(self, name: str) -> FrameStage | None:
         return next((stage for stage in self.stages if stage.name == name), None)
 
-    @property
-    def presence(self) -> dict[str, list[tuple[float | None, float | None, int]]]:
-        """Per stream: (t_start, t_end, number of faces) for every inspected frame."""
-        faces = self.stage("faces")
-        return faces.presence if isinstance(faces, FaceStage) else {}
-
     # -- the analyzer protocol -------------------------------------------------------
 
-    def preprocess(self, segment: Segment) -> list[FrameItem]:
+    def open_stream(self, stream_id: str) -> FrameStreamState:
+        return FrameStreamState(stream_id, parts={stage.name: stage.open_stream() for stage in self.stages},
+                                seconds={stage.name: 0.0 for stage in self.stages})
+
+    def preprocess(self, segment: Segment, stream: FrameStreamState) -> list[FrameItem]:
         items: list[FrameItem] = []
-        duplicates = NearDuplicateFilter(max_distance=self.max_hash_distance)
+        duplicates = NearDuplicateFilter(max_distance=self.options.max_hash_distance)
         for frame in segment.frames:
-            self.frames_seen += 1
+            stream.frames_seen += 1
             if not isinstance(frame.image, np.ndarray) or frame.image.ndim != 3 \
                     or frame.image.dtype != np.uint8:
                 raise LiveInspectError(f"frame {frame.index}: expected an RGB uint8 image, got "
                                        f"{getattr(frame.image, 'shape', type(frame.image).__name__)}")
-            if self.skip_duplicates:
+            if self.options.skip_duplicates:
                 if frame.scene_change:
                     duplicates.reset()
                 if duplicates.is_duplicate(frame.image) and items:
@@ -119,31 +143,34 @@ class FrameAnalyzer(Analyzer):
                                    segment=(segment.stream_id, segment.index)))
         if items:
             items[-1].last_in_segment = True
-        self.frames_inspected += len(items)
+        stream.frames_inspected += len(items)
         return items
 
-    def preprocess_image(self, still: StillImage) -> list[FrameItem]:
+    def preprocess_image(self, still: StillImage, stream: StreamState) -> list[FrameItem]:
         return [FrameItem(image=still.image, modality=still.modality, name=still.name)]
 
-    def forward(self, batch: Sequence[FrameItem]) -> list[list[Any]]:
+    def forward(self, batch: Sequence[FrameItem]) -> list[FrameOutput]:
         """Every stage over the whole batch; output i holds each stage's result for item i."""
         images = [item.image for item in batch]
-        per_stage = []
+        per_stage, shares = [], []
         for stage in self.stages:
             started = time.perf_counter()
-            results = stage.run(images)
-            self.seconds[stage.name] += time.perf_counter() - started
-            per_stage.append(results)
-        return [[results[i] for results in per_stage] for i in range(len(batch))]
+            per_stage.append(stage.run(images))
+            shares.append((time.perf_counter() - started) / len(batch))
+        return [FrameOutput([results[i] for results in per_stage], shares) for i in range(len(batch))]
 
-    def finish(self, stream_id: str) -> AnalyzerOutput:
-        details = {}
+    def finish(self, stream: FrameStreamState) -> AnalyzerOutput:
+        details: dict[str, Any] = {}
+        if stream.frames_seen:
+            details["frames"] = {"sampled": stream.frames_seen, "inspected": stream.frames_inspected}
         for stage in self.stages:
-            details.update(stage.finish(stream_id))
+            details.update(stage.finish(stream.parts[stage.name]))
         return AnalyzerOutput(details={key: value for key, value in details.items() if value})
 
-    def postprocess(self, item: FrameItem, output: list[Any]) -> AnalyzerOutput:
-        results = {stage.name: result for stage, result in zip(self.stages, output, strict=True)}
+    def postprocess(self, item: FrameItem, output: FrameOutput, stream: FrameStreamState) -> AnalyzerOutput:
+        results = {stage.name: result for stage, result in zip(self.stages, output.results, strict=True)}
+        for stage, share in zip(self.stages, output.seconds, strict=True):
+            stream.seconds[stage.name] += share
         if "ocr" in results and results.get("qr"):
             # OCR reads a QR code's modules as junk glyphs; the code itself is reported by the QR stage.
             code_boxes = [code.box for code in results["qr"]]
@@ -151,9 +178,9 @@ class FrameAnalyzer(Analyzer):
                               if not any(_centre_inside(line.box, box) for box in code_boxes)]
         combined = AnalyzerOutput()
         for stage in self.stages:
-            combined.extend(stage.report(item, results[stage.name], self._make))
+            combined.extend(stage.report(item, results[stage.name], stream.parts[stage.name]))
         if item.segment is not None:
-            combined.texts = self._texts.add(item, combined.texts)
+            combined.texts = stream.texts.add(item, combined.texts)
         return combined
 
 
@@ -202,20 +229,24 @@ def _centre_inside(inner: Sequence[float], outer: Sequence[float]) -> bool:
 
 def inspect_images(analyzer: FrameAnalyzer, images: Sequence[np.ndarray], *,
                    modality: Modality = Modality.frame, fps: float = 1.0) -> AnalyzerOutput:
-    """Run the analyzer over bare images as one segment (frame i at i / fps seconds), no batcher."""
+    """Run the analyzer over bare images as one stream and segment (frame i at i / fps seconds), no
+    batcher; findings come graded by the analyzer's policy."""
     from liveinspect.media.segment import Frame
 
     frames = [Frame(index=i, t=i / fps, image=image) for i, image in enumerate(images)]
+    stream = analyzer.open_stream("images")
     if modality is Modality.cover:
         items = [item for image in images
-                 for item in analyzer.preprocess_image(StillImage(image=image))]
+                 for item in analyzer.preprocess_image(StillImage(image=image), stream)]
     else:
-        items = analyzer.preprocess(Segment(index=0, t0=0.0, t1=len(images) / fps, frames=frames))
+        items = analyzer.preprocess(Segment(index=0, t0=0.0, t1=len(images) / fps, frames=frames), stream)
     output = AnalyzerOutput()
     for start in range(0, len(items), analyzer.batch_size):
         batch = items[start:start + analyzer.batch_size]
         for item, result in zip(batch, analyzer.forward(batch), strict=True):
-            output.extend(analyzer.postprocess(item, result))
+            output.extend(analyzer.postprocess(item, result, stream))
+    output.extend(analyzer.finish(stream))
+    output.findings = [analyzer.policy.grade(finding) for finding in output.findings]
     return output
 
 

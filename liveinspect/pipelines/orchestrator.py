@@ -3,27 +3,33 @@
 One `Inspector` owns one `Batcher` per analyzer. Every scan — a file, a live
 stream, many streams at once from `scan_many`, or HTTP requests — submits its
 items to those batchers, so model calls are shared across segments and
-streams. A failing analyzer is marked `failed` and dropped for the rest of
-the scan; a source that stops decoding keeps everything decoded before.
+streams. The analyzers are shared and hold no scan's state: each scan names
+its stream itself and keeps every analyzer's per-stream state, timings and
+summaries in its own `_Scan`, so concurrent scans on one inspector give the
+same reports as sequential ones. Findings are graded in one place (the
+policy, called from `_Scan._add_findings`). A failing item is skipped and
+recorded; an analyzer whose items keep failing is dropped for the rest of the
+scan; a source that stops decoding keeps everything decoded before.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-from contextlib import closing
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable, Iterable, Sequence
 
 from tqdm.auto import tqdm
 
 from liveinspect import __version__
 from liveinspect.errors import LiveInspectError, MediaError
-from liveinspect.media import Segment
-from liveinspect.pipelines.base import Analyzer, AnalyzerOutput, StillImage
+from liveinspect.media.segment import Segment
+from liveinspect.pipelines.base import Analyzer, AnalyzerOutput, StillImage, StreamState
 from liveinspect.pipelines.batcher import Batcher, TimedFuture
 from liveinspect.pipelines.evidence import EvidenceStore
 from liveinspect.pipelines.merge import merge_repeated_findings
@@ -42,6 +48,8 @@ log = logging.getLogger(__name__)
 FindingsCallback = Callable[[list[Finding]], None]
 ProgressCallback = Callable[[float], None]  # seconds of media inspected so far
 
+MAX_RECORDED_ERRORS = 5  # per analyzer and scan; the count says how many there were in all
+
 
 @dataclass
 class ScanOptions:
@@ -50,6 +58,9 @@ class ScanOptions:
     max_duration: float | None = None  # stop a live stream after this many seconds
     max_wait_s: float = 0.02  # how long a batch waits for more items (latency bound)
     progress: bool = True
+    # An analyzer whose items fail this many times in a row is dropped for the rest of the scan;
+    # fewer failures only skip the items that failed (each recorded in the report).
+    max_consecutive_failures: int = 3
 
 
 @dataclass
@@ -59,13 +70,18 @@ class ScanResult:
 
 
 class Inspector:
-    """Scans broadcasts with a fixed set of analyzers, a text analyzer and a policy."""
+    """Scans broadcasts with a fixed set of analyzers, a text analyzer and a policy.
+
+    Thread-safe: any number of `scan` calls may run at once; their items share the batches.
+    """
 
     def __init__(self, analyzers: Sequence[Analyzer], *, text_analyzer: Any, policy: Any,
-                 skipped: Sequence[AnalyzerStatus] = (), options: ScanOptions | None = None):
+                 skipped: Sequence[AnalyzerStatus] = (), options: ScanOptions | None = None,
+                 product_options: Mapping[str, Any] | None = None):
         self.options = options or ScanOptions()
         self.policy = policy
         self.text_analyzer = text_analyzer
+        self.product_options = dict(product_options or {})
         self.analyzers: list[Analyzer] = []
         self.skipped = list(skipped)
         for analyzer in analyzers:
@@ -80,6 +96,8 @@ class Inspector:
                             max_wait_s=self.options.max_wait_s, name=f"batch-{a.name}")
             for a in self.analyzers
         }
+        self._scan_numbers = itertools.count(1)
+        self._numbers_lock = threading.Lock()
 
     def close(self) -> None:
         for batcher in self._batchers.values():
@@ -93,27 +111,34 @@ class Inspector:
 
     # -- public entry points -------------------------------------------------
 
-    def scan(self, broadcast: Broadcast, *, stream_id: str = "0",
-             on_findings: FindingsCallback | None = None, on_progress: ProgressCallback | None = None,
+    def scan(self, broadcast: Broadcast, *, on_findings: FindingsCallback | None = None,
+             on_progress: ProgressCallback | None = None,
              stop: threading.Event | None = None) -> ScanResult:
         """Scan one broadcast. `on_findings` gets findings as they are made, `on_progress` the media
         seconds inspected after each segment; setting `stop` ends the scan after the segment in
         hand, and the report keeps everything found so far (media state "stopped")."""
+        with self._numbers_lock:
+            stream_id = f"scan-{next(self._scan_numbers)}"
         return _Scan(self, broadcast, stream_id, on_findings, on_progress, stop).run()
 
     def scan_many(self, broadcasts: Iterable[Broadcast], *, max_streams: int = 4) -> list[ScanResult]:
         """Scan several broadcasts concurrently; their items share the analyzers' batches."""
         broadcasts = list(broadcasts)
         with ThreadPoolExecutor(max_workers=max_streams) as pool:
-            futures = [pool.submit(self.scan, b, stream_id=str(i)) for i, b in enumerate(broadcasts)]
-            return [f.result() for f in futures]
+            return list(pool.map(self.scan, broadcasts))
 
     def check_texts(self, items: Sequence[TextItem]) -> list[Finding]:
-        return self.grade(self.text_analyzer.analyze(items))
+        """Graded findings in texts (titles, comments, captions), outside any scan."""
+        return [self.policy.grade(f) for f in self.text_analyzer.observe(items)]
+
+    def text_status(self) -> AnalyzerStatus:
+        return AnalyzerStatus(name="text", state="ran", model=self.text_analyzer.model_name,
+                              model_version=self.text_analyzer.model_version)
 
     def model_statuses(self) -> list[AnalyzerStatus]:
-        """What this inspector runs: each loaded analyzer and its parts, then what was skipped."""
-        statuses = []
+        """What this inspector runs: the text check, each loaded analyzer and its parts, then what
+        was skipped."""
+        statuses = [self.text_status()]
         for analyzer in self.analyzers:
             statuses.append(AnalyzerStatus(name=analyzer.name, state="ran", model=analyzer.model_name,
                                            model_version=analyzer.model_version))
@@ -121,41 +146,38 @@ class Inspector:
         return statuses + list(self.skipped)
 
     def grade(self, findings: list[Finding]) -> list[Finding]:
-        """Fill in articles, severity and action from the policy where the analyzer left them."""
-        for finding in findings:
-            category = finding.evidence.category  # a negative-list category cites its own articles
-            if not finding.articles:
-                finding.articles = self.policy.articles_for(finding.kind, category)
-            if "severity" not in finding.model_fields_set:
-                finding.severity = self.policy.severity_for(finding.kind, finding.score, category)
-            finding.action = self.policy.action_for(finding.severity)
-        return findings
+        """Articles, severity and action from the policy, for findings made outside a scan."""
+        return [self.policy.grade(finding) for finding in findings]
 
 
 class _Scan:
-    """The state of one scan of one broadcast."""
+    """The state of one scan of one broadcast: every analyzer's stream state, statuses, findings."""
 
     def __init__(self, inspector: Inspector, broadcast: Broadcast, stream_id: str,
-                 on_findings: FindingsCallback | None, on_progress: ProgressCallback | None = None,
-                 stop: threading.Event | None = None) -> None:
+                 on_findings: FindingsCallback | None, on_progress: ProgressCallback | None,
+                 stop: threading.Event | None) -> None:
         self.inspector = inspector
-        self.on_progress = on_progress
-        self.stop = stop
+        self.policy = inspector.policy
         self.options = inspector.options
         self.broadcast = broadcast
         self.stream_id = stream_id
         self.on_findings = on_findings
+        self.on_progress = on_progress
+        self.stop = stop
         self.evidence = EvidenceStore()
         self.findings: list[Finding] = []
         self.texts: list[TextItem] = []
         self.active = list(inspector.analyzers)
+        self.streams: dict[str, StreamState] = {a.name: a.open_stream(stream_id) for a in self.active}
         self.status = {
             a.name: AnalyzerStatus(name=a.name, state="ran", model=a.model_name,
                                    model_version=a.model_version)
             for a in inspector.analyzers
         }
+        self.text_status = inspector.text_status()
         self.problems: list[AnalyzerStatus] = []  # stages of this scan that failed (e.g. the cover)
         self.timings: dict[str, float] = {}
+        self._consecutive_failures = {a.name: 0 for a in self.active}
 
     def run(self) -> ScanResult:
         started = time.perf_counter()
@@ -163,8 +185,10 @@ class _Scan:
         self._inspect_cover()
         media = self._inspect_media()
         for analyzer in list(self.active):
-            self._absorb(analyzer, lambda a=analyzer: a.finish(self.stream_id), frames={})
-        self.findings = merge_repeated_findings(self.findings, gap_s=max(2.0, 2.0 / self.options.fps))
+            self._absorb(analyzer, lambda a=analyzer: a.finish(self.streams[a.name]), frames={})
+        # Merging keeps the highest score of the repeats, so the merged findings are graded again.
+        self.findings = [self.policy.grade(f) for f in
+                         merge_repeated_findings(self.findings, gap_s=max(2.0, 2.0 / self.options.fps))]
         self.findings.sort(key=lambda f: (f.t_start is not None, f.t_start or 0.0, f.kind.value))
         # Analyzers finish segments out of order; the transcript reads in broadcast order.
         self.texts.sort(key=lambda t: (t.t_start is not None, t.t_start or 0.0, t.modality.value))
@@ -177,17 +201,18 @@ class _Scan:
             media=media,
             findings=self.findings,
             texts=self.texts,
-            analyzers=[*self.status.values(), *self._component_statuses(), *self.problems,
-                       *self.inspector.skipped],
-            verdict=self.inspector.policy.verdict(self.findings),
+            analyzers=[self.text_status, *self.status.values(), *self._component_statuses(),
+                       *self.problems, *self.inspector.skipped],
+            verdict=self.policy.verdict(self.findings),
             timings=self.timings,
         )
         return ScanResult(report, self.evidence)
 
     def _component_statuses(self) -> list[AnalyzerStatus]:
-        """Analyzers made of parts (the frame analyzer's OCR, codes, faces, CLIP) report each part."""
+        """Analyzers made of parts (the frame analyzer's OCR, codes, faces, CLIP) report each part,
+        with this scan's figures."""
         return [part for analyzer in self.inspector.analyzers if self.status[analyzer.name].state == "ran"
-                for part in analyzer.component_statuses()]
+                for part in analyzer.component_statuses(self.streams[analyzer.name])]
 
     # -- stages ----------------------------------------------------------------
 
@@ -218,8 +243,9 @@ class _Scan:
         self.evidence.keep_still("cover", image)
         still = StillImage(image=image, modality=Modality.cover, name="cover")
         for analyzer in list(self.active):
-            self._absorb(analyzer, lambda a=analyzer: self._run_items(a, a.preprocess_image(still)),
-                         frames={})
+            stream = self.streams[analyzer.name]
+            self._absorb(analyzer, lambda a=analyzer, st=stream: self._run_items(
+                a, a.preprocess_image(still, st)), frames={})
         self.timings["cover_s"] = round(time.perf_counter() - started, 3)
 
     def _inspect_media(self) -> MediaStatus:
@@ -261,17 +287,38 @@ class _Scan:
 
     def _inspect_segment(self, segment: Segment) -> None:
         frames = {frame.index: frame.image for frame in segment.frames}
+        self._compute_products(segment)
         # Submit every analyzer's items before waiting, so the analyzers' batches run side by side.
         pending = {}
         for analyzer in list(self.active):
             try:
-                items = analyzer.preprocess(segment)
-                pending[analyzer] = (items, [self._submit(analyzer, item) for item in items])
+                items = analyzer.preprocess(segment, self.streams[analyzer.name])
             except Exception as error:  # noqa: BLE001 - an analyzer's bug must not end the scan
-                self._fail(analyzer, error)
+                self._item_failed(analyzer, error, where=f"segment {segment.index}")
+                continue
+            pending[analyzer] = (items, [self._submit(analyzer, item) for item in items])
         for analyzer, (items, futures) in pending.items():
             self._absorb(analyzer, lambda a=analyzer, i=items, f=futures: self._collect(a, i, f),
                          frames=frames)
+
+    def _compute_products(self, segment: Segment) -> None:
+        """Each product an active analyzer needs, once for all of them (VAD for speech and voice)."""
+        from liveinspect.pipelines.registry import products
+
+        registered = products()
+        for name in sorted({need for analyzer in self.active for need in analyzer.needs}):
+            if name in segment.products:
+                continue
+            product = registered.get(name)
+            if product is None:
+                raise LiveInspectError(f"no product {name!r} is registered (needed by "
+                                       f"{[a.name for a in self.active if name in a.needs]})")
+            options = self.inspector.product_options.get(name) or product.Options()
+            try:
+                segment.products[name] = product.compute(segment, options)
+            except Exception as error:  # noqa: BLE001 - those who need it fail their segment instead
+                for analyzer in [a for a in self.active if name in a.needs]:
+                    self._item_failed(analyzer, error, where=f"segment {segment.index} ({name})")
 
     # -- plumbing ------------------------------------------------------------------
 
@@ -280,14 +327,24 @@ class _Scan:
 
     def _collect(self, analyzer: Analyzer, items: list, futures: list[TimedFuture]) -> AnalyzerOutput:
         """Postprocess each item's output. The analyzer's seconds are its model time for this scan's
-        items (their share of each shared batch) plus postprocessing, not time spent waiting."""
+        items (their share of each shared batch) plus postprocessing, not time spent waiting.
+        An item that fails is skipped and recorded; the rest of the segment goes on."""
         output = AnalyzerOutput()
         status = self.status[analyzer.name]
+        stream = self.streams[analyzer.name]
         for item, future in zip(items, futures, strict=True):
-            result = future.result()
-            started = time.perf_counter()
-            output.extend(analyzer.postprocess(item, result))
+            try:
+                result = future.result()
+                started = time.perf_counter()
+                produced = analyzer.postprocess(item, result, stream)
+            except Exception as error:  # noqa: BLE001 - one bad item must not silence the analyzer
+                self._item_failed(analyzer, error, where=_describe(item))
+                if analyzer not in self.active:
+                    break
+                continue
             status.seconds += future.compute_s + time.perf_counter() - started
+            self._consecutive_failures[analyzer.name] = 0
+            output.extend(produced)
         return output
 
     def _run_items(self, analyzer: Analyzer, items: list) -> AnalyzerOutput:
@@ -309,25 +366,76 @@ class _Scan:
             index = entry.evidence.frame_index if isinstance(entry, Finding) else entry.frame_index
             if index is not None and index in frames:
                 self.evidence.keep_frame(index, frames[index])
-        self._add_findings(self.inspector.grade(output.findings))
+        self._add_findings(output.findings)
         self._add_texts(output.texts)
 
     def _add_texts(self, items: list[TextItem]) -> None:
         if not items:
             return
         self.texts.extend(items)
-        self._add_findings(self.inspector.check_texts(items))
+        if self.text_status.state != "ran":
+            return
+        try:
+            findings = self.inspector.text_analyzer.observe(items)
+        except Exception as error:  # noqa: BLE001 - texts stay in the report; only their check is lost
+            log.exception("text analyzer failed")
+            self.text_status.state = "failed"
+            self.text_status.reason = _reason(error)
+            return
+        self._add_findings(findings)
 
     def _add_findings(self, findings: list[Finding]) -> None:
-        if findings:
-            self.findings.extend(findings)
-            if self.on_findings:
-                self.on_findings(findings)
+        """The one place a scan's findings are graded (articles, severity, action) and told."""
+        if not findings:
+            return
+        for finding in findings:
+            self.policy.grade(finding)
+            finding.evidence.thumbnail = self._thumbnail_of(finding)
+        self.findings.extend(findings)
+        if self.on_findings:
+            self.on_findings(findings)
 
-    def _fail(self, analyzer: Analyzer, error: Exception) -> None:
-        log.exception("analyzer %s failed", analyzer.name)
+    def _thumbnail_of(self, finding: Finding) -> str | None:
+        """The report-relative path of the thumbnail `write_report` will write for this finding."""
+        if finding.modality is Modality.cover and "cover" in self.evidence.stills:
+            return self.evidence.still_path("cover")
+        index = finding.evidence.frame_index
+        if index is not None and index in self.evidence.frames:
+            return self.evidence.frame_path(index)
+        return finding.evidence.thumbnail
+
+    def _item_failed(self, analyzer: Analyzer, error: Exception, *, where: str) -> None:
+        """Skip one item (or segment) of `analyzer`, record why; drop the analyzer once its items
+        fail `max_consecutive_failures` times in a row."""
+        log.warning("analyzer %s: %s failed: %s", analyzer.name, where, error,
+                    exc_info=not isinstance(error, LiveInspectError))
+        status = self.status[analyzer.name]
+        status.failed_items += 1
+        if len(status.errors) < MAX_RECORDED_ERRORS:
+            status.errors.append(f"{where}: {_reason(error)}")
+        self._consecutive_failures[analyzer.name] += 1
+        limit = self.options.max_consecutive_failures
+        if self._consecutive_failures[analyzer.name] >= limit and analyzer in self.active:
+            self._fail(analyzer, error, prefix=f"dropped after {limit} failures in a row; last: ")
+
+    def _fail(self, analyzer: Analyzer, error: Exception, *, prefix: str = "") -> None:
+        log.error("analyzer %s failed: %s", analyzer.name, error,
+                  exc_info=not isinstance(error, LiveInspectError))
         self.active.remove(analyzer)
         status = self.status[analyzer.name]
         status.state = "failed"
-        kind = "" if isinstance(error, LiveInspectError) else f"{type(error).__name__}: "
-        status.reason = f"{kind}{error}"
+        status.reason = prefix + _reason(error)
+
+
+def _reason(error: Exception) -> str:
+    return str(error) if isinstance(error, LiveInspectError) else f"{type(error).__name__}: {error}"
+
+
+def _describe(item: Any) -> str:
+    """Where an item came from, for error records: its frame, time or name."""
+    for attribute in ("frame_index", "name"):
+        value = getattr(item, attribute, None)
+        if value not in (None, ""):
+            return f"{attribute.replace('_', ' ')} {value}"
+    t_start = getattr(item, "t_start", None)
+    return f"item at {t_start:.1f} s" if isinstance(t_start, (int, float)) else "item"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -20,10 +21,12 @@ from tqdm import tqdm
 
 from liveinspect.errors import LiveInspectError
 from liveinspect.models.claims.labels import CLASSIFIER_LABELS, COMPLIANT
+from liveinspect.pipelines.options import option
 from liveinspect.policy import Policy, load_policy
 from liveinspect.schema import Evidence, Finding, FindingKind, Modality, TextItem, TextSpan
 from liveinspect.text.lexicon import LexiconMatch, LexiconMatcher, collapse_overlaps
 from liveinspect.text.spans import split_sentences, time_of_span, word_char_spans
+
 
 _MESSAGES = {
     FindingKind.absolute_term: "Uses the absolute term “{x}”, which the Advertising Law bans in advertising.",
@@ -49,6 +52,19 @@ class ClaimClassifier(Protocol):
     version: str
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """How texts are judged (shared by scan, demo, text and models)."""
+
+    lexicon_only: bool = option(False, flag="--lexicon-only",
+                                help="text findings from the policy lexicon alone, without the claim "
+                                     "classifier")
+    claim_model: str | None = option(None, flag="--claim-model", weights=True,
+                                     help="claim classifier folder (n-gram checkpoint or transformers "
+                                          "model; default: the shipped n-gram model)")
+    threshold: float = 0.5  # a classifier probability at or above this is a claim
 
 
 def _shorten(text: str, limit: int = 60) -> str:
@@ -82,6 +98,18 @@ class TextAnalyzer:
         self.batch_size = batch_size
         self.matcher = LexiconMatcher.from_policy(policy)
 
+    @classmethod
+    def from_options(cls, options: TextOptions, *, policy: Policy) -> "TextAnalyzer":
+        """The lexicon plus, unless `lexicon_only`, the classifier in `claim_model` (default: the
+        shipped n-gram model)."""
+        if options.lexicon_only:
+            return cls(policy=policy, classifier_threshold=options.threshold)
+        from liveinspect.models.claims import load_claim_classifier, load_default_claim_classifier
+
+        classifier = load_claim_classifier(options.claim_model) if options.claim_model \
+            else load_default_claim_classifier()
+        return cls(policy=policy, classifier=classifier, classifier_threshold=options.threshold)
+
     @property
     def model_name(self) -> str:
         return "lexicon" if self.classifier is None else f"lexicon+{self.classifier.name}"
@@ -96,7 +124,12 @@ class TextAnalyzer:
         return self.analyze([TextItem(modality=modality, text=text, source="text")])
 
     def analyze(self, items: Sequence[TextItem]) -> list[Finding]:
-        """Findings for every item, in item order, then by position in the text."""
+        """Findings for every item, in item order, then by position in the text; graded by the
+        policy (articles, severity, action) so the result stands on its own."""
+        return [self.policy.grade(finding) for finding in self.observe(items)]
+
+    def observe(self, items: Sequence[TextItem]) -> list[Finding]:
+        """What `analyze` finds, before grading: the inspector grades once, for every analyzer."""
         items = list(items)
         per_item = [collapse_overlaps(self.matcher.match(item.text))
                     for item in tqdm(items, desc="text", unit="item", disable=len(items) < 2000)]
@@ -121,15 +154,12 @@ class TextAnalyzer:
             spoken = time_of_span(start, end, word_char_spans(item.text, item.words))
             if spoken is not None:
                 t_start, t_end = spoken
-        severity = self.policy.severity_for(kind, score, category)
         return Finding(
             kind=kind, modality=item.modality, t_start=t_start, t_end=t_end,
             evidence=Evidence(text=TextSpan(text=item.text, start=start, end=end),
                               frame_index=item.frame_index, box=item.box,
                               matched_term=matched_term, category=category),
-            score=round(float(score), 4), model=model, model_version=model_version,
-            articles=self.policy.articles_for(kind, category), severity=severity,
-            action=self.policy.action_for(severity), message=message)
+            score=round(float(score), 4), model=model, model_version=model_version, message=message)
 
     def _lexicon_finding(self, item: TextItem, match: LexiconMatch) -> Finding:
         quoted = _shorten(item.text[match.start:match.end])
@@ -197,10 +227,8 @@ class TextAnalyzer:
         score = round(_agreeing_score(finding.score, probability), 4)
         if score <= finding.score:
             return finding
-        severity = self.policy.severity_for(finding.kind, score, finding.evidence.category)
         return finding.model_copy(update={
-            "score": score, "severity": severity, "action": self.policy.action_for(severity),
-            "model": f"lexicon+{self.classifier.name}",
+            "score": score, "model": f"lexicon+{self.classifier.name}",
             "model_version": f"{finding.model_version}+{self.classifier.version}"})
 
 
@@ -237,4 +265,4 @@ def run_text_command(lines: Iterable[str], policy: Policy | None = None, *,
                "verdict": analyzer.policy.verdict(findings).model_dump(mode="json")}
 
 
-__all__ = ["CLASSIFIER_LABELS", "ClaimClassifier", "TextAnalyzer", "run_text_command"]
+__all__ = ["CLASSIFIER_LABELS", "ClaimClassifier", "TextAnalyzer", "TextOptions", "run_text_command"]

@@ -16,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from liveinspect.models.silero import silero_model_path
+from liveinspect.pipelines.registry import register_product
 
 SAMPLE_RATE = 16_000
 FRAME = 512  # silero-vad's window at 16 kHz (32 ms)
@@ -195,14 +196,38 @@ class SpeechChunk:
         return self.offset_s + (p.source_start + inside) / SAMPLE_RATE
 
 
+@dataclass(frozen=True)
+class VoiceActivity:
+    """A segment's voice activity: speech probability per 32 ms window and the padded, merged
+    speech regions as (start, end) samples. Computed once per segment (the `speech_regions`
+    product) and read by every analyzer that listens: speech, synthetic voice."""
+
+    probabilities: np.ndarray
+    regions: list[tuple[int, int]]
+
+    @classmethod
+    def of(cls, audio: np.ndarray, options: VadOptions = VadOptions()) -> "VoiceActivity":
+        audio = np.asarray(audio, dtype=np.float32).ravel()
+        probs = speech_probabilities(audio, options)
+        return cls(probs, speech_regions(audio, options, probs))
+
+
+@register_product("speech_regions", options=VadOptions)
+def segment_voice_activity(segment, options: VadOptions) -> VoiceActivity:
+    return VoiceActivity.of(segment.audio, options)
+
+
 def speech_chunks(audio: np.ndarray, *, offset_s: float = 0.0, stream_id: str = "0",
-                  segment_index: int = 0, options: VadOptions = VadOptions()) -> list[SpeechChunk]:
-    """Cut speech out of `audio` and pack it, in order, into chunks of at most `max_chunk_s`."""
+                  segment_index: int = 0, options: VadOptions = VadOptions(),
+                  activity: VoiceActivity | None = None) -> list[SpeechChunk]:
+    """Cut speech out of `audio` and pack it, in order, into chunks of at most `max_chunk_s`.
+
+    `activity` is the audio's voice activity when it was already computed (the shared product)."""
     audio = np.asarray(audio, dtype=np.float32).ravel()
-    probs = speech_probabilities(audio, options)
+    activity = activity or VoiceActivity.of(audio, options)
+    probs = activity.probabilities
     max_len = int(options.max_chunk_s * SAMPLE_RATE)
-    regions = [part for region in speech_regions(audio, options, probs)
-               for part in _split_long(region, probs, max_len)]
+    regions = [part for region in activity.regions for part in _split_long(region, probs, max_len)]
     chunks: list[SpeechChunk] = []
     current: list[tuple[int, int]] = []
 

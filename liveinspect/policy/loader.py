@@ -14,6 +14,8 @@ from pydantic import BaseModel, ValidationError
 from liveinspect.errors import PolicyError
 from liveinspect.policy.models import ArticlesFile, ClaimsFile, LadderFile, NegativeListFile
 from liveinspect.policy.policy import Policy
+from liveinspect.policy.qr import QrRulesFile
+from liveinspect.policy.scenes import ScenePromptsFile
 
 PathLike = str | Path
 _FileModel = TypeVar("_FileModel", bound=BaseModel)
@@ -23,14 +25,18 @@ _FILES: dict[str, type[BaseModel]] = {
     "negative_list": NegativeListFile,
     "claims": ClaimsFile,
     "ladder": LadderFile,
+    "qr_rules": QrRulesFile,
+    "scene_prompts": ScenePromptsFile,
 }
+
+POLICY_FILES = tuple(_FILES)
 
 _cache: dict[tuple, Policy] = {}
 _cache_lock = Lock()
 
 
 def default_policy_path(name: str) -> Path:
-    """Where the shipped file `name` ('articles', 'negative_list', 'claims', 'ladder') lies."""
+    """Where the shipped file `name` (one of `POLICY_FILES`) lies."""
     if name not in _FILES:
         raise PolicyError(f"unknown policy file {name!r}; known: {', '.join(_FILES)}")
     return Path(str(resources.files("liveinspect.policy").joinpath(f"{name}.yaml")))
@@ -77,15 +83,17 @@ def _file_key(path: Path) -> tuple:
 
 
 def load_policy(articles: PathLike | None = None, negative_list: PathLike | None = None,
-                claims: PathLike | None = None, ladder: PathLike | None = None) -> Policy:
+                claims: PathLike | None = None, ladder: PathLike | None = None,
+                qr_rules: PathLike | None = None, scene_prompts: PathLike | None = None) -> Policy:
     """Load and validate the policy; any file not given is the shipped default.
 
     Raises `PolicyError` naming the file and the field when a file is
     missing or malformed. Policies are cached per set of files (and their
     modification times), so the default policy is parsed once per process.
+    The version is a hash over all six files, so a report names the exact rules that graded it.
     """
     given = {"articles": articles, "negative_list": negative_list, "claims": claims,
-             "ladder": ladder}
+             "ladder": ladder, "qr_rules": qr_rules, "scene_prompts": scene_prompts}
     paths = {name: Path(value) if value is not None else default_policy_path(name)
              for name, value in given.items()}
     key = tuple(_file_key(paths[name]) for name in _FILES)
@@ -98,17 +106,15 @@ def load_policy(articles: PathLike | None = None, negative_list: PathLike | None
         loaded[name], raw = _read(paths[name], model)
         digest.update(name.encode() + b"\0" + raw + b"\0")
     _check_category_articles(paths["negative_list"], loaded["negative_list"], loaded["articles"])
-    policy = Policy(articles=loaded["articles"], negative_list=loaded["negative_list"],
-                    claims=loaded["claims"], ladder=loaded["ladder"],
-                    version=digest.hexdigest()[:12], paths=paths)
+    policy = Policy(files=loaded, version=digest.hexdigest()[:12], paths=paths)
     with _cache_lock:
         _cache[key] = policy
     return policy
 
 
 def load_policy_dir(folder: PathLike | None) -> Policy:
-    """The policy from a folder holding any of articles.yaml, negative_list.yaml, claims.yaml and
-    ladder.yaml; a file the folder lacks is the shipped default. None: the shipped policy."""
+    """The policy from a folder holding any of the six policy files (`POLICY_FILES` + ".yaml"); a
+    file the folder lacks is the shipped default. None: the shipped policy."""
     if folder is None:
         return load_policy()
     folder = Path(folder)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from liveinspect.errors import PolicyError
 from liveinspect.policy.models import (
@@ -17,29 +18,43 @@ from liveinspect.policy.models import (
     NegativeListFile,
     Variant,
 )
+from liveinspect.policy.qr import QrRulesFile
+from liveinspect.policy.scenes import ScenePromptsFile
 from liveinspect.schema import Action, Finding, FindingKind, Severity, Verdict
 
 _SEVERITIES = list(Severity)
+
+# A QR finding's category names the qr_rules.yaml rule that classified its payload.
+QR_CATEGORY_PREFIX = "qr:"
+QR_UNMATCHED = "unmatched"
 
 
 class Policy:
     """The regulation as data, validated; build one with `load_policy`.
 
-    `version` is a hash of the four files' bytes, so a report can say which
-    rules produced it.
+    It holds all six policy files and is the one place that grades a finding:
+    `grade` sets its articles, severity and action. `version` is a hash of the
+    six files' bytes, so a report can say which rules produced it.
     """
 
-    def __init__(self, *, articles: ArticlesFile, negative_list: NegativeListFile,
-                 claims: ClaimsFile, ladder: LadderFile, version: str,
-                 paths: dict[str, Path]) -> None:
-        self._articles = articles
-        self._negative_list = negative_list
-        self._claims = claims
-        self._ladder = ladder
+    def __init__(self, *, files: Mapping[str, Any], version: str, paths: Mapping[str, Path]) -> None:
+        self._articles: ArticlesFile = files["articles"]
+        self._negative_list: NegativeListFile = files["negative_list"]
+        self._claims: ClaimsFile = files["claims"]
+        self._ladder: LadderFile = files["ladder"]
+        self._qr_rules: QrRulesFile = files["qr_rules"]
+        self._scene_prompts: ScenePromptsFile = files["scene_prompts"]
         self.version = version
         self.paths = dict(paths)
-        self._article_by_ref = {a.ref: a for a in articles.articles}
-        self._category_by_id = {c.id: c for c in negative_list.categories}
+        self._article_by_ref = {a.ref: a for a in self._articles.articles}
+        self._category_by_id = {c.id: c for c in self._negative_list.categories}
+        self._qr_rule_by_id = {r.id: r for r in self._qr_rules.rules}
+
+    def replaced(self, **files: str | Path) -> "Policy":
+        """This policy with some files swapped (keyword = file name, e.g. `claims=...`)."""
+        from liveinspect.policy.loader import load_policy
+
+        return load_policy(**{**self.paths, **files})
 
     def __repr__(self) -> str:
         return (f"Policy(version={self.version!r}, articles={len(self._article_by_ref)}, "
@@ -96,9 +111,22 @@ class Policy:
             return self._category_by_id[category].severity
         return self._articles.kinds[kind].severity
 
+    def _qr_rule_severity(self, category: str | None) -> Severity | None:
+        """The severity a QR rule states (category "qr:RULE", or "qr:unmatched"), if any."""
+        if not category or not category.startswith(QR_CATEGORY_PREFIX):
+            return None
+        rule_id = category[len(QR_CATEGORY_PREFIX):]
+        if rule_id == QR_UNMATCHED:
+            return self._qr_rules.unmatched_severity
+        rule = self._qr_rule_by_id.get(rule_id)
+        return rule.severity if rule is not None else None
+
     def severity_for(self, kind: FindingKind | str, score: float,
                      category: str | None = None) -> Severity:
         """The kind's (or category's) default severity, moved by the ladder's confidence bands."""
+        rule_severity = self._qr_rule_severity(category)
+        if rule_severity is not None:
+            return rule_severity  # a QR rule that states a severity means exactly that one
         base = self.default_severity(kind, category)
         shift = next((band.shift for band in self._ladder.confidence if score < band.below), 0)
         rank = min(max(base.rank + shift, 0), len(_SEVERITIES) - 1)
@@ -106,6 +134,15 @@ class Policy:
 
     def action_for(self, severity: Severity | str) -> Action:
         return self._ladder.actions[Severity(severity)]
+
+    def grade(self, finding: Finding) -> Finding:
+        """Set the finding's articles, severity and action from what the analyzer saw (kind, score,
+        category). The one place findings are graded: analyzers never set these themselves."""
+        category = finding.evidence.category
+        finding.articles = self.articles_for(finding.kind, category)
+        finding.severity = self.severity_for(finding.kind, finding.score, category)
+        finding.action = self.action_for(finding.severity)
+        return finding
 
     def verdict(self, findings: Iterable[Finding]) -> Verdict:
         """Overall severity, the recommended action (with escalation) and counts."""
@@ -147,6 +184,14 @@ class Policy:
     @property
     def term_scores(self):
         return self._negative_list.defaults
+
+    @property
+    def qr_rules(self) -> QrRulesFile:
+        return self._qr_rules
+
+    @property
+    def scene_prompts(self) -> ScenePromptsFile:
+        return self._scene_prompts
 
     @property
     def lexicons(self) -> list[Lexicon]:

@@ -33,12 +33,9 @@ def write_report(report: Report, evidence: EvidenceStore, out_dir: str | Path,
                  policy=None) -> ReportFiles:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # The report already names its thumbnails (the scan set them), so report.json is exactly the
+    # report the caller holds: nothing here changes it.
     thumbs = evidence.write(out)
-    for finding in report.findings:
-        key = "cover" if finding.modality is Modality.cover else \
-            f"frame:{finding.evidence.frame_index}" if finding.evidence.frame_index is not None else None
-        if key in thumbs:
-            finding.evidence.thumbnail = thumbs[key]
     json_path = out / "report.json"
     json_path.write_text(report.to_json(), encoding="utf-8")
     html_path = out / "report.html"
@@ -50,7 +47,10 @@ def describe_details(details: dict) -> str:
     """An analyzer's observations in a sentence each (presenter presence has its own wording)."""
     parts = []
     for key, value in details.items():
-        if key == "presenter" and value.get("frames"):
+        if key == "frames" and isinstance(value, dict) and "sampled" in value:
+            parts.append(f"read {value['inspected']} of {value['sampled']} sampled frames (the others "
+                         f"were near-duplicates of a frame read)")
+        elif key == "presenter" and value.get("frames"):
             parts.append(f"presenter visible in {value['frames_with_face']} of {value['frames']} inspected "
                          f"frames ({value['share_with_face']:.0%}); longest stretch without a face "
                          f"{value['longest_absence_s']:.1f} s; most faces in one frame: {value['max_faces']}")
