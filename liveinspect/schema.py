@@ -165,6 +165,9 @@ class Product(_Model):
 
 
 class Broadcast(_Model):
+    """What to inspect: the media `source` (file path or URL; "" for metadata only) and the live
+    room's listing: title, cover image, account name, profile and products."""
+
     source: str
     title: str = ""
     cover: str | None = None
@@ -207,6 +210,9 @@ class Verdict(_Model):
 
 
 class Report(_Model):
+    """Everything one scan found, with its evidence, the analyzers that ran (and what they could not
+    inspect), the media's state and the policy's verdict; `to_json()` is report.json."""
+
     schema_version: str = SCHEMA_VERSION
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     tool_version: str = ""

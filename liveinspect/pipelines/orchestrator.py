@@ -53,6 +53,8 @@ MAX_RECORDED_ERRORS = 5  # per analyzer and scan; the count says how many there 
 
 @dataclass
 class ScanOptions:
+    """How a scan reads its source: window length, frame rate, duration bound, batching latency."""
+
     window_s: float = 30.0  # seconds of media per segment; bounds memory on long streams
     fps: float = 1.0  # sampled frames per second (scene changes add more)
     max_duration: float | None = None  # stop a live stream after this many seconds
@@ -65,6 +67,8 @@ class ScanOptions:
 
 @dataclass
 class ScanResult:
+    """A scan's report and the thumbnails its findings point at (for `write_report`)."""
+
     report: Report
     evidence: EvidenceStore = field(default_factory=EvidenceStore)
 

@@ -16,6 +16,7 @@ inspector.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from liveinspect.policy import Policy, load_policy
 from liveinspect.schema import AnalyzerStatus
 
 BUILTIN_MODULES = ("liveinspect.pipelines.speech", "liveinspect.pipelines.frames")
+PLUGIN_GROUP = "liveinspect.analyzers"
 
 # Detectors the Measures call for that this release does not ship yet; the
 # report lists them as skipped so nobody mistakes silence for a clean result.
@@ -76,6 +78,14 @@ def register_analyzer(name: str) -> Callable[[type[_T]], type[_T]]:
     return decorate
 
 
+def unregister_analyzer(name: str) -> None:
+    """Forget the analyzer `name` (for plugins' tests; built-ins come back on the next lookup)."""
+    global _loaded
+    _analyzers.pop(name, None)
+    if any(module for module in BUILTIN_MODULES if name in module):
+        _loaded = False
+
+
 def register_stage(name: str) -> Callable[[type[_T]], type[_T]]:
     """Class decorator: a frame stage (a part of the frame analyzer), reported as `frames.<name>`."""
     def decorate(cls: type[_T]) -> type[_T]:
@@ -94,11 +104,15 @@ def register_product(name: str, options: type = NoOptions) -> Callable[[Callable
 
 
 def _load_builtins() -> None:
+    """Import the built-in analyzer modules, then every installed plugin's: a distribution that
+    declares an entry point in the `liveinspect.analyzers` group names a module to import."""
     global _loaded
     with _load_lock:
         if not _loaded:
             for module in BUILTIN_MODULES:
                 importlib.import_module(module)
+            for entry in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+                importlib.import_module(entry.value)
             _loaded = True
 
 

@@ -31,6 +31,7 @@ class ReportFiles:
 
 def write_report(report: Report, evidence: EvidenceStore, out_dir: str | Path,
                  policy=None) -> ReportFiles:
+    """Write report.json (exactly `report`), report.html and the evidence thumbnails under `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # The report already names its thumbnails (the scan set them), so report.json is exactly the
