@@ -43,7 +43,6 @@ __all__ = [  # noqa: RUF022 - grouped as _PUBLIC is
     "ScanResult", "Broadcast", "Product", "Report", "Finding", "TextItem", "load_policy",
     "load_policy_dir", "Policy", "write_report", "LiveInspectError",
 ]
-assert set(__all__) == {"__version__", *_PUBLIC}
 
 if TYPE_CHECKING:
     from liveinspect.errors import LiveInspectError

@@ -219,6 +219,43 @@ def test_findings_are_graded_by_the_inspector_not_the_analyzer():
     assert "Art-7" in finding.articles and finding.action is policy.action_for(finding.severity)
 
 
+def test_a_product_two_analyzers_need_is_computed_once_per_segment(tmp_path):
+    from liveinspect.pipelines.registry import register_product, unregister_product
+
+    computed: list[tuple[str, int]] = []
+
+    @register_product("frame_count")
+    def frame_count(segment, options):
+        computed.append((segment.stream_id, segment.index))
+        return len(segment.frames)
+
+    class Reads(Counter):
+        needs = ("frame_count",)
+
+        def preprocess(self, segment, stream):
+            return [segment.products["frame_count"]]
+
+        def postprocess(self, item, output, stream):
+            stream.count += output
+            return AnalyzerOutput()
+
+    class First(Reads):
+        name = "first"
+
+    class Second(Reads):
+        name = "second"
+
+    video = make_video(tmp_path / "v.mp4", seconds=3, fps=4)
+    try:
+        with small_inspector(First(), Second(), window_s=1.0) as inspector:
+            report = inspector.scan(Broadcast(source=str(video))).report
+    finally:
+        unregister_product("frame_count")
+    assert len(computed) == report.media.segments == len(set(computed))  # once per segment
+    counted = {s.name: s.details["counted"] for s in report.analyzers if s.name in ("first", "second")}
+    assert counted == {"first": report.media.frames, "second": report.media.frames}
+
+
 # --- the public face --------------------------------------------------------------------------
 
 
@@ -228,6 +265,7 @@ def test_the_public_face_is_importable_and_documented():
         value = getattr(liveinspect, name)
         assert value.__doc__ and value.__doc__.strip(), name
     assert liveinspect.Inspector.scan.__doc__ and liveinspect.Inspector.scan_many.__doc__
+    assert set(liveinspect.__all__) == {"__version__", *liveinspect._PUBLIC}
     with pytest.raises(AttributeError):
         liveinspect.no_such_name  # noqa: B018
 

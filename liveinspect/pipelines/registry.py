@@ -86,6 +86,11 @@ def unregister_analyzer(name: str) -> None:
         _loaded = False
 
 
+def unregister_product(name: str) -> None:
+    """Forget the product `name` (for plugins' tests)."""
+    _products.pop(name, None)
+
+
 def register_stage(name: str) -> Callable[[type[_T]], type[_T]]:
     """Class decorator: a frame stage (a part of the frame analyzer), reported as `frames.<name>`."""
     def decorate(cls: type[_T]) -> type[_T]:
