@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from liveinspect.errors import PolicyError
+from liveinspect.policy.labels import LabelPolicy
 from liveinspect.policy.models import ArticlesFile, ClaimsFile, LadderFile, NegativeListFile
 from liveinspect.policy.policy import Policy
 from liveinspect.policy.qr import QrRulesFile
@@ -27,6 +28,7 @@ _FILES: dict[str, type[BaseModel]] = {
     "ladder": LadderFile,
     "qr_rules": QrRulesFile,
     "scene_prompts": ScenePromptsFile,
+    "aigc_labels": LabelPolicy,
 }
 
 POLICY_FILES = tuple(_FILES)
@@ -84,16 +86,18 @@ def _file_key(path: Path) -> tuple:
 
 def load_policy(articles: PathLike | None = None, negative_list: PathLike | None = None,
                 claims: PathLike | None = None, ladder: PathLike | None = None,
-                qr_rules: PathLike | None = None, scene_prompts: PathLike | None = None) -> Policy:
+                qr_rules: PathLike | None = None, scene_prompts: PathLike | None = None,
+                aigc_labels: PathLike | None = None) -> Policy:
     """Load and validate the policy; any file not given is the shipped default.
 
     Raises `PolicyError` naming the file and the field when a file is
     missing or malformed. Policies are cached per set of files (and their
     modification times), so the default policy is parsed once per process.
-    The version is a hash over all six files, so a report names the exact rules that graded it.
+    The version is a hash over all the files, so a report names the exact rules that graded it.
     """
     given = {"articles": articles, "negative_list": negative_list, "claims": claims,
-             "ladder": ladder, "qr_rules": qr_rules, "scene_prompts": scene_prompts}
+             "ladder": ladder, "qr_rules": qr_rules, "scene_prompts": scene_prompts,
+             "aigc_labels": aigc_labels}
     paths = {name: Path(value) if value is not None else default_policy_path(name)
              for name, value in given.items()}
     key = tuple(_file_key(paths[name]) for name in _FILES)
@@ -113,7 +117,7 @@ def load_policy(articles: PathLike | None = None, negative_list: PathLike | None
 
 
 def load_policy_dir(folder: PathLike | None) -> Policy:
-    """The policy from a folder holding any of the six policy files (`POLICY_FILES` + ".yaml"); a
+    """The policy from a folder holding any of the policy files (`POLICY_FILES` + ".yaml"); a
     file the folder lacks is the shipped default. None: the shipped policy."""
     if folder is None:
         return load_policy()

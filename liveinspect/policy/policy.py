@@ -18,6 +18,7 @@ from liveinspect.policy.models import (
     NegativeListFile,
     Variant,
 )
+from liveinspect.policy.labels import LabelPolicy
 from liveinspect.policy.qr import QrRulesFile
 from liveinspect.policy.scenes import ScenePromptsFile
 from liveinspect.schema import Action, Finding, FindingKind, Severity, Verdict
@@ -32,9 +33,9 @@ QR_UNMATCHED = "unmatched"
 class Policy:
     """The regulation as data, validated; build one with `load_policy`.
 
-    It holds all six policy files and is the one place that grades a finding:
-    `grade` sets its articles, severity and action. `version` is a hash of the
-    six files' bytes, so a report can say which rules produced it.
+    It holds every policy file (`POLICY_FILES`) and is the one place that grades
+    a finding: `grade` sets its articles, severity and action. `version` is a
+    hash of all the files' bytes, so a report can say which rules produced it.
     """
 
     def __init__(self, *, files: Mapping[str, Any], version: str, paths: Mapping[str, Path]) -> None:
@@ -44,6 +45,7 @@ class Policy:
         self._ladder: LadderFile = files["ladder"]
         self._qr_rules: QrRulesFile = files["qr_rules"]
         self._scene_prompts: ScenePromptsFile = files["scene_prompts"]
+        self._aigc_labels: LabelPolicy = files["aigc_labels"]
         self.version = version
         self.paths = dict(paths)
         self._article_by_ref = {a.ref: a for a in self._articles.articles}
@@ -192,6 +194,11 @@ class Policy:
     @property
     def scene_prompts(self) -> ScenePromptsFile:
         return self._scene_prompts
+
+    @property
+    def aigc_labels(self) -> LabelPolicy:
+        """Explicit AI-content label phrases and disclosure thresholds (the 2025 labeling rules)."""
+        return self._aigc_labels
 
     @property
     def lexicons(self) -> list[Lexicon]:
