@@ -23,12 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from asr_corpus import Recording, RecordingBuilder, long_recording
+from asr_longform import score_longform
+from asr_wer import word_error_rate
+
 from liveinspect.models.whisper import ct2_model_dir, load_whisper_model
 from liveinspect.pipelines.asr import Transcriber, TranscribeOptions
-from liveinspect.pipelines.asr.corpus import Recording, RecordingBuilder, long_recording
-from liveinspect.pipelines.asr.longform import score_longform
 from liveinspect.pipelines.asr.transcribe import Transcript, TranscriptSegment, Word
-from liveinspect.pipelines.asr.wer import word_error_rate
 
 SAMPLE_RATE = 16_000
 

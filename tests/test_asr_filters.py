@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import torch
+from asr_wer import edit_distance, word_error_rate
 
-from liveinspect.pipelines.asr.filters import (
-    PhraseBlocklist,
-    RepetitionCutoff,
-    cut_repetition,
-    to_simplified,
-)
-from liveinspect.pipelines.asr.wer import edit_distance, word_error_rate
+from liveinspect.models.whisper.repetition import cut_repetition
+from liveinspect.models.whisper.torch_runner import RepetitionCutoff
+from liveinspect.pipelines.asr.filters import PhraseBlocklist, to_simplified
 
 
 def test_blocklist_drops_stock_phrases_only():

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from liveinspect.pipelines.asr import Transcriber
-from liveinspect.pipelines.asr.corpus import long_recording
-from liveinspect.pipelines.asr.longform import score_longform
+from asr_corpus import long_recording
+from asr_longform import score_longform
 
 pytestmark = pytest.mark.slow
 

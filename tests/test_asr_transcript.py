@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from whisper.timing import WordTiming
 
 from liveinspect.pipelines.asr import TranscribeOptions, Transcriber
-from liveinspect.pipelines.asr.engine import ChunkDecode
+from liveinspect.models.whisper.engine import ChunkDecode
+from liveinspect.models.whisper.timing import WordTiming
 from liveinspect.pipelines.asr.filters import PhraseBlocklist
 from liveinspect.pipelines.vad import Piece, SpeechChunk
 

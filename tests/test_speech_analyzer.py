@@ -7,8 +7,8 @@ import pytest
 
 from liveinspect.media import load_audio
 from liveinspect.media.segment import Segment
-from liveinspect.pipelines.asr.corpus import JFK_TEXT, room_noise, jfk_path
-from liveinspect.pipelines.asr.wer import word_error_rate
+from asr_corpus import JFK_TEXT, room_noise, jfk_path
+from asr_wer import word_error_rate
 from liveinspect.pipelines.batcher import Batcher
 from liveinspect.pipelines.speech import SpeechAnalyzer, SpeechOptions
 from liveinspect.schema import Modality

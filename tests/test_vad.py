@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from liveinspect.media import load_audio
-from liveinspect.pipelines.asr.corpus import (
+from asr_corpus import (
     JFK_BOUNDS,
     SAMPLE_RATE,
     music_like,

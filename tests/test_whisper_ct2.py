@@ -22,7 +22,8 @@ from whisper.model import ModelDimensions, Whisper
 
 from liveinspect.errors import CheckpointError, WeightsNotFoundError
 from liveinspect.models.whisper import read_ct2, resolve_whisper_weights, whisper_from_ct2
-from liveinspect.models.whisper.weights import WhisperWeights, load_whisper_model, sha256_of
+from liveinspect.models.whisper.loading import load_whisper_model
+from liveinspect.models.whisper.weights import WhisperWeights, sha256_of
 
 DIMS = ModelDimensions(n_mels=8, n_audio_ctx=12, n_audio_state=16, n_audio_head=2, n_audio_layer=2,
                        n_vocab=40, n_text_ctx=10, n_text_state=16, n_text_head=2, n_text_layer=2)

@@ -14,8 +14,8 @@ import pytest
 from liveinspect.media import load_audio
 from liveinspect.models.whisper import PACKAGED_MODELS, load_whisper_model, resolve_whisper_weights
 from liveinspect.pipelines.asr import TranscribeOptions, Transcriber
-from liveinspect.pipelines.asr.corpus import JFK_TEXT, jfk_path
-from liveinspect.pipelines.asr.wer import word_error_rate
+from asr_corpus import JFK_TEXT, jfk_path
+from asr_wer import word_error_rate
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def test_default_weights_resolve_to_the_pinned_base_package():
 
 
 def test_default_model_has_base_dimensions_and_alignment_heads(base_transcriber):
-    model = base_transcriber.engine.model
+    model = base_transcriber.engine.runner.model
     assert (model.dims.n_vocab, model.dims.n_audio_layer, model.dims.n_text_state) == (51865, 6, 512)
     assert model.alignment_heads.to_dense().nonzero().tolist() == [
         [3, 1], [4, 2], [4, 3], [4, 7], [5, 1], [5, 2], [5, 4], [5, 6]]
@@ -68,16 +68,16 @@ def test_tiny_en_package(jfk):
     weights = resolve_whisper_weights("tiny.en")
     assert weights.sha256 == PACKAGED_MODELS["tiny.en"].sha256 and not weights.multilingual
     transcriber = Transcriber(load_whisper_model(weights), device="cpu")
-    assert not transcriber.engine.model.is_multilingual
+    assert not transcriber.engine.runner.model.is_multilingual
     assert word_error_rate(JFK_TEXT, transcriber.transcribe_audio(jfk).text) <= 0.1
 
 
 @pytest.mark.parametrize("beam_size", [None, 2])
 def test_batched_decoding_equals_one_by_one(base_transcriber, jfk, beam_size):
     from liveinspect.pipelines.asr import WhisperEngine
-    from liveinspect.pipelines.asr.corpus import espeak
+    from asr_corpus import espeak
 
-    engine = WhisperEngine(base_transcriber.engine.model, device="cpu",
+    engine = WhisperEngine(base_transcriber.engine.runner.model, device="cpu",
                            options=TranscribeOptions(beam_size=beam_size, temperatures=(0.0,)))
     clips = [jfk, espeak("Only fifty sets are left, so please place your order now."), jfk[: 16000 * 4]]
     together = engine.decode(engine.encode(clips))
@@ -88,7 +88,7 @@ def test_batched_decoding_equals_one_by_one(base_transcriber, jfk, beam_size):
 
 def test_transcribe_file_and_silence(jfk):
     from liveinspect.pipelines.asr import transcribe_file
-    from liveinspect.pipelines.asr.corpus import music_like, room_noise
+    from asr_corpus import music_like, room_noise
 
     transcript = transcribe_file(jfk_path(), progress=False)
     assert word_error_rate(JFK_TEXT, transcript.text) == 0.0

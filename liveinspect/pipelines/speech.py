@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from liveinspect.errors import LiveInspectError
 from liveinspect.media.segment import Segment
-from liveinspect.pipelines.asr.options import TranscribeOptions
+from liveinspect.models.whisper.options import TranscribeOptions
 from liveinspect.pipelines.base import Analyzer, AnalyzerOutput, StreamState
 from liveinspect.pipelines.options import option
 from liveinspect.pipelines.registry import register_analyzer

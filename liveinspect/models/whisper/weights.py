@@ -13,27 +13,23 @@ Resolution order for `resolve_whisper_weights(spec)`:
 A CTranslate2 model is converted to openai-whisper once and cached, keyed by
 the sha256 of its `model.bin`, as safetensors plus a JSON of the model
 dimensions and alignment heads, so loading it never unpickles anything.
+
+Resolving needs no torch (this module); building the openai-whisper model
+from what was resolved is `loading.load_whisper_model`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 from collections.abc import Iterator
 
-import torch
-from safetensors.torch import load_file, save_file
-from whisper.model import ModelDimensions, Whisper
-
 from liveinspect.errors import CheckpointError, WeightsNotFoundError
 from liveinspect.models.packaged import installed_file
-from liveinspect.models.whisper.convert import set_alignment_heads, whisper_from_ct2
-from liveinspect.models.whisper.ct2 import read_ct2
 
 DEFAULT_MODEL = "base"
 
@@ -146,7 +142,7 @@ def resolve_whisper_weights(spec: str | os.PathLike | None = None) -> WhisperWei
     raise WeightsNotFoundError(f"no Whisper weights for {text!r}; {HOW_TO_PROVIDE}")
 
 
-# -- reading, checking, converting, caching ------------------------------------------
+# -- reading and checking (building the model: loading.py) ----------------------------
 
 
 def _chunks(files: tuple[Path, ...]) -> Iterator[bytes]:
@@ -163,7 +159,7 @@ def sha256_of(files: tuple[Path, ...]) -> str:
     return digest.hexdigest()
 
 
-class _JoinedFile:
+class JoinedFile:
     """A read-only stream over parts joined end to end, so split models are never copied whole."""
 
     def __init__(self, files: tuple[Path, ...]) -> None:
@@ -185,98 +181,9 @@ class _JoinedFile:
             stream.close()
 
 
-def _cache_paths(sha256: str) -> tuple[Path, Path]:
+def cache_paths(sha256: str) -> tuple[Path, Path]:
     folder = cache_dir() / "whisper"
     return folder / f"{sha256}.safetensors", folder / f"{sha256}.json"
-
-
-def _load_cached(sha256: str) -> Whisper | None:
-    tensors_path, meta_path = _cache_paths(sha256)
-    if not (tensors_path.is_file() and meta_path.is_file()):
-        return None
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    model = Whisper(ModelDimensions(**meta["dims"]))
-    model.load_state_dict(load_file(tensors_path), strict=True)
-    heads = meta.get("alignment_heads")
-    if heads:
-        mask = torch.zeros(model.dims.n_text_layer, model.dims.n_text_head, dtype=torch.bool)
-        for layer, head in heads:
-            mask[layer, head] = True
-        set_alignment_heads(model, mask)
-    return model.eval()
-
-
-def _store_cached(sha256: str, model: Whisper) -> None:
-    tensors_path, meta_path = _cache_paths(sha256)
-    tensors_path.parent.mkdir(parents=True, exist_ok=True)
-    heads = model.alignment_heads.to_dense().nonzero().tolist()
-    # Write to temporary names first so a crash never leaves a half-written cache entry.
-    tmp_tensors = tensors_path.parent / f"{tensors_path.name}.{os.getpid()}.tmp"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_tensors))
-    tmp_meta = meta_path.parent / f"{meta_path.name}.{os.getpid()}.tmp"
-    tmp_meta.write_text(json.dumps({"dims": asdict(model.dims), "alignment_heads": heads}), encoding="utf-8")
-    os.replace(tmp_tensors, tensors_path)
-    os.replace(tmp_meta, meta_path)
-
-
-def _convert_ct2(weights: WhisperWeights, sha256: str) -> Whisper:
-    config_path = weights.config_dir / "config.json" if weights.config_dir else None
-    config = {}
-    if config_path and config_path.is_file():
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    stream = _JoinedFile(weights.files)
-    try:
-        ct2 = read_ct2(stream)
-    finally:
-        stream.close()
-    return whisper_from_ct2(ct2, config)
-
-
-def _load_openai_checkpoint(path: Path) -> Whisper:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling refusal means an unusable file
-        raise CheckpointError(f"{path}: not a loadable openai-whisper checkpoint ({error})") from error
-    if not isinstance(checkpoint, dict) or "dims" not in checkpoint or "model_state_dict" not in checkpoint:
-        raise CheckpointError(f"{path}: not an openai-whisper checkpoint (no 'dims' or 'model_state_dict')")
-    model = Whisper(ModelDimensions(**checkpoint["dims"]))
-    try:
-        model.load_state_dict(checkpoint["model_state_dict"], strict=True)
-    except RuntimeError as error:
-        raise CheckpointError(f"{path}: {error}") from error
-    heads = checkpoint.get("alignment_heads")
-    if isinstance(heads, torch.Tensor):
-        set_alignment_heads(model, heads.to_dense().bool())
-    else:
-        # openai-whisper's own checkpoints carry no heads; its loader takes them from a table by name.
-        import whisper
-
-        table = getattr(whisper, "_ALIGNMENT_HEADS", {})
-        if path.stem in table:
-            # Named like an official model but shaped otherwise: keep the default heads.
-            with contextlib.suppress(RuntimeError, ValueError):
-                model.set_alignment_heads(table[path.stem])
-    return model.eval()
-
-
-def load_whisper_model(spec: str | os.PathLike | WhisperWeights | None = None, *,
-                       use_cache: bool = True) -> Whisper:
-    """An openai-whisper `Whisper` (float32, CPU) for `spec`, converting and caching CT2 weights."""
-    weights = spec if isinstance(spec, WhisperWeights) else resolve_whisper_weights(spec)
-    if weights.kind == "openai":
-        return _load_openai_checkpoint(weights.files[0])
-    actual = sha256_of(weights.files)
-    if weights.sha256 is not None and actual != weights.sha256:
-        raise CheckpointError(f"{weights.description}: sha256 {actual} does not match the pinned "
-                              f"{weights.sha256}; the package files are corrupt or were replaced")
-    if use_cache:
-        cached = _load_cached(actual)
-        if cached is not None:
-            return cached
-    model = _convert_ct2(weights, actual)
-    if use_cache:
-        _store_cached(actual, model)
-    return model
 
 
 def ct2_model_dir(spec: str | os.PathLike | WhisperWeights | None = None) -> Path:

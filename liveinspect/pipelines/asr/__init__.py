@@ -1,8 +1,10 @@
-"""Batched Whisper transcription: engine, word timing, filters and the transcript model."""
+"""Speech chunks to timed transcripts: batched Whisper (engine in `liveinspect.models.whisper`),
+hallucination filters and the transcript model. Importing it loads no torch."""
 
-from liveinspect.pipelines.asr.engine import WhisperEngine, auto_batch_size, pick_device
-from liveinspect.pipelines.asr.filters import PhraseBlocklist, cut_repetition, to_simplified
-from liveinspect.pipelines.asr.options import TranscribeOptions
+from liveinspect.models.whisper.engine import WhisperEngine
+from liveinspect.models.whisper.options import TranscribeOptions
+from liveinspect.models.whisper.repetition import cut_repetition
+from liveinspect.pipelines.asr.filters import PhraseBlocklist, to_simplified
 from liveinspect.pipelines.asr.transcribe import (
     ChunkTranscript,
     Transcriber,
@@ -21,9 +23,7 @@ __all__ = [
     "TranscriptSegment",
     "WhisperEngine",
     "Word",
-    "auto_batch_size",
     "cut_repetition",
-    "pick_device",
     "to_simplified",
     "transcribe_file",
 ]

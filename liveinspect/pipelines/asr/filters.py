@@ -1,10 +1,11 @@
-"""Guards against Whisper's known failure modes: repetition loops, stock phrases, script.
+"""Guards against Whisper's known failure modes in its text: stock phrases and script.
 
 Whisper, fed silence, music or noise, writes text it saw in its training
-subtitles ("Thanks for watching!", Chinese subtitle credits) and can loop on
-one phrase until the token limit. VAD keeps most silence away; these filters
-catch what gets through. Mandarin comes out in Traditional or Simplified
-characters at random, so it is normalised to Simplified.
+subtitles ("Thanks for watching!", Chinese subtitle credits). VAD keeps
+most silence away; these filters catch what gets through (repetition loops
+are cut while decoding: `liveinspect.models.whisper.repetition`). Mandarin
+comes out in Traditional or Simplified characters at random, so it is
+normalised to Simplified.
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ import re
 import unicodedata
 from functools import lru_cache
 from collections.abc import Sequence
-
-import torch
-from whisper.decoding import LogitFilter
 
 # Phrases Whisper produces on non-speech, taken from user reports; matching ignores case,
 # spaces, punctuation and the Chinese script. Subtitle credits are never said in a live room,
@@ -84,59 +82,6 @@ class PhraseBlocklist:
             return True
         weak = voice is None or voice < self.min_voice
         return weak and _only_phrases(text, self._all)
-
-
-def _loop_at_end(tokens: Sequence[int], max_period: int, min_repeats: int, min_tokens: int) -> int | None:
-    """The period p when the tail of `tokens` is one p-token pattern repeated enough times."""
-    n = len(tokens)
-    for period in range(1, max_period + 1):
-        repeats = max(min_repeats, -(-min_tokens // period))
-        span = period * repeats
-        if span > n:
-            continue
-        tail = tokens[n - span:]
-        pattern = tail[-period:]
-        if all(tail[i] == pattern[i % period] for i in range(span)):
-            return period
-    return None
-
-
-def cut_repetition(tokens: Sequence[int], *, max_period: int = 16, min_repeats: int = 4,
-                   min_tokens: int = 16, keep: int = 1) -> list[int]:
-    """Collapse a repetition loop at the end of `tokens` to `keep` copies of the repeated unit."""
-    tokens = list(tokens)
-    period = _loop_at_end(tokens, max_period, min_repeats, min_tokens)
-    if period is None:
-        return tokens
-    end = len(tokens)
-    start = end - period
-    # Walk back while the unit keeps repeating, to find where the loop began.
-    while start - period >= 0 and tokens[start - period:start] == tokens[end - period:end]:
-        start -= period
-    return tokens[:start + keep * period]
-
-
-class RepetitionCutoff(LogitFilter):
-    """Ends a sequence (forces end-of-text) once its tail has become a repetition loop.
-
-    Without it one looping chunk keeps the whole batch decoding to the token
-    limit; the loop itself is trimmed afterwards by `cut_repetition`.
-    """
-
-    def __init__(self, eot: int, sample_begin: int, *, max_period: int = 16, min_repeats: int = 4,
-                 min_tokens: int = 16) -> None:
-        self.eot = eot
-        self.sample_begin = sample_begin
-        self.params = (max_period, min_repeats, min_tokens)
-
-    def apply(self, logits: torch.Tensor, tokens: torch.Tensor) -> None:
-        if tokens.shape[1] - self.sample_begin < self.params[2]:
-            return
-        rows = tokens[:, self.sample_begin:].tolist()
-        for row, sampled in enumerate(rows):
-            if sampled and sampled[-1] != self.eot and _loop_at_end(sampled, *self.params) is not None:
-                logits[row, :] = -float("inf")
-                logits[row, self.eot] = 0.0
 
 
 @lru_cache(maxsize=1)

@@ -8,18 +8,19 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
-from whisper.model import Whisper
-from whisper.timing import WordTiming
 
-from liveinspect.pipelines.asr.engine import ChunkDecode, WhisperEngine
+from liveinspect.models.whisper.engine import ChunkDecode, WhisperEngine
+from liveinspect.models.whisper.options import TranscribeOptions
+from liveinspect.models.whisper.runner import WhisperRunner
+from liveinspect.models.whisper.timing import WordTiming
+from liveinspect.models.whisper.weights import WhisperWeights
 from liveinspect.pipelines.asr.filters import PhraseBlocklist, to_simplified
-from liveinspect.pipelines.asr.options import TranscribeOptions
-from liveinspect.pipelines.asr.timing import AlignmentRequest, align_words
 from liveinspect.pipelines.vad import SAMPLE_RATE, SpeechChunk, VadOptions, speech_chunks
 
 _SENTENCE_END = tuple(".?!。？！…")
@@ -70,11 +71,15 @@ class Transcript:
 
 
 class Transcriber:
-    """Whisper with batching, thresholds, filters and word timing; build once, call many times."""
+    """Whisper with batching, thresholds, filters and word timing; build once, call many times.
 
-    def __init__(self, model: Whisper | str | os.PathLike | None = None, *, device: str | None = None,
-                 options: TranscribeOptions = TranscribeOptions()) -> None:
-        if not isinstance(model, Whisper):
+    `model`: a `WhisperRunner`, an openai-whisper `Whisper` module, or what
+    `load_whisper_model` takes (None for the packaged default, a name, a path, `WhisperWeights`).
+    """
+
+    def __init__(self, model: WhisperRunner | Any | str | os.PathLike | None = None, *,
+                 device: str | None = None, options: TranscribeOptions = TranscribeOptions()) -> None:
+        if model is None or isinstance(model, (str, os.PathLike, WhisperWeights)):
             from liveinspect.models.whisper import load_whisper_model
 
             model = load_whisper_model(model)
@@ -101,10 +106,8 @@ class Transcriber:
         decodes = self.engine.decode(features)
         words: list[list] = [[] for _ in chunks]
         if self.options.word_timestamps:
-            requests = [AlignmentRequest(self.engine.tokenizer(d.language), d.tokens,
-                                         min(len(c.audio), 30 * SAMPLE_RATE) // 160)
-                        for c, d in zip(chunks, decodes, strict=True)]
-            words = align_words(self.engine.model, features, requests)
+            frames = [min(len(c.audio), 30 * SAMPLE_RATE) // 160 for c in chunks]  # mel frames of audio
+            words = self.engine.align(features, decodes, frames)
         return [self._chunk_transcript(c, d, w) for c, d, w in zip(chunks, decodes, words, strict=True)]
 
     def _chunk_transcript(self, chunk: SpeechChunk, decode: ChunkDecode, timings: list) -> ChunkTranscript:
@@ -165,7 +168,7 @@ class Transcriber:
                           dropped=[d for r in results for d in r.dropped])
 
 
-def transcribe_file(source: str | os.PathLike, *, model: Whisper | str | None = None,
+def transcribe_file(source: str | os.PathLike, *, model: WhisperRunner | Any | str | None = None,
                     options: TranscribeOptions = TranscribeOptions(), device: str | None = None,
                     progress: bool = True) -> Transcript:
     """Transcribe an audio or video file (any format PyAV decodes) with the default weights."""

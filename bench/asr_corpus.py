@@ -1,6 +1,6 @@
 """Long test recordings with a known transcript: real and synthetic speech, silences, music-like tones.
 
-Used by the long-form test and `bench/asr.py`. Real speech comes from files
+Used by `bench/asr.py` and the speech tests (which put `bench/` on their path). Real speech comes from files
 (`jfk.flac` in the shared data); synthetic speech from the `espeak-ng`
 command with known text. Between utterances go long silences (with faint
 noise, as a real room has) and tone sequences that sound like simple music,
@@ -150,7 +150,7 @@ JFK_BOUNDS = (0.32, 10.4)
 def jfk_path() -> Path:
     """The real speech sample (from openai/whisper's tests): `$LIVEINSPECT_SHARED/data/speech/jfk.flac`,
     else `../shared/data/speech/jfk.flac` beside the repository, else the copy in `tests/data/`."""
-    repo = Path(__file__).resolve().parents[3]
+    repo = Path(__file__).resolve().parents[1]
     root = os.environ.get("LIVEINSPECT_SHARED")
     candidates = [Path(root) / "data" / "speech"] if root else [repo.parent / "shared" / "data" / "speech"]
     candidates.append(repo / "tests" / "data")

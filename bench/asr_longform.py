@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from liveinspect.pipelines.asr.corpus import Recording
+from asr_corpus import Recording
+from asr_wer import word_error_rate
+
 from liveinspect.pipelines.asr.transcribe import Transcript
-from liveinspect.pipelines.asr.wer import word_error_rate
 
 
 @dataclass
