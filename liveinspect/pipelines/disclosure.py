@@ -21,7 +21,7 @@ from liveinspect.media.aigc import ProvenanceMarks
 from liveinspect.media.audio_cues import MorseCue
 from liveinspect.policy.labels import LabelPolicy, Medium, load_label_policy
 from liveinspect.schema import Evidence, Finding, FindingKind, Modality
-from liveinspect.text.ai_labels import LabelEvidence
+from liveinspect.text.ai_labels import LabelEvidence, find_explicit_labels
 
 MODEL = "aigc-disclosure"
 MODEL_VERSION = "1"
@@ -103,3 +103,64 @@ def disclosure_findings(detections: Sequence[Finding], labels: Sequence[LabelEvi
                      f"{detection.model}) and nothing in the broadcast discloses it: label it as "
                      "suspected AI content (疑似AI生成) and warn")))
     return findings
+
+
+def _labels_from_findings(findings: Sequence[Finding]) -> list[LabelEvidence]:
+    """`aigc_label` findings analyzers made themselves (the voice analyzer's Morse cues)."""
+    out = []
+    for finding in findings:
+        category = finding.evidence.category or ""
+        if finding.kind is FindingKind.aigc_label and category.startswith("audio_cue"):
+            out.append(LabelEvidence(tier="labelled", how="audio_cue", discloses=frozenset({Medium.voice}),
+                                     matched=finding.evidence.matched_term or "·−··", group="morse_cue",
+                                     modality=Modality.audio, t_start=finding.t_start, t_end=finding.t_end))
+    return out
+
+
+def broadcast_texts(broadcast) -> list:
+    """Title, profile and product list as TextItems (what the uploader declares)."""
+    from liveinspect.schema import TextItem
+
+    items = []
+    if broadcast.title:
+        items.append(TextItem(modality=Modality.title, text=broadcast.title, source="title"))
+    if broadcast.profile:
+        items.append(TextItem(modality=Modality.profile, text=broadcast.profile, source="profile"))
+    for product in broadcast.products:
+        text = " ".join(part for part in (product.name, product.description) if part)
+        items.append(TextItem(modality=Modality.title, text=text, source="product_list"))
+    return items
+
+
+def assess_broadcast(broadcast, texts: Sequence, findings: Sequence[Finding], *,
+                     frame_size: tuple[int, int] | None = None, frame_interval_s: float = 1.0,
+                     policy: LabelPolicy | None = None, read_metadata: bool = True) -> list[Finding]:
+    """Everything the labeling rules ask of one scanned broadcast, as new findings.
+
+    `texts` are the report's texts (OCR lines, transcript; title/profile/products
+    are added from `broadcast` when absent), `findings` the analyzers' findings
+    (the detectors' synthetic_voice/avatar and the voice analyzer's cue labels).
+    The source file's and cover's metadata are read for the implicit label when
+    they are local files. Cue labels already in `findings` are not repeated.
+    """
+    from pathlib import Path
+
+    from liveinspect.media.aigc import read_provenance
+
+    policy = policy or load_label_policy()
+    texts = list(texts)
+    if not any(t.source in ("title", "profile", "product_list") for t in texts):
+        texts += broadcast_texts(broadcast)
+    labels = find_explicit_labels(texts, policy, frame_size=frame_size, frame_interval_s=frame_interval_s)
+    if read_metadata:
+        for source in (broadcast.source, broadcast.cover):
+            if source and "://" not in str(source) and Path(source).is_file():
+                labels += implicit_label_evidence(read_provenance(source))
+    new = disclosure_findings(findings, labels, policy)
+    # The cue findings exist already; they still count as disclosures of the voice.
+    cue_labels = _labels_from_findings(findings)
+    if cue_labels:
+        extra = disclosure_findings(findings, labels + cue_labels, policy)
+        new = [f for f in extra
+               if f.kind is not FindingKind.aigc_label or f.evidence.category != "audio_cue:morse_cue"]
+    return new

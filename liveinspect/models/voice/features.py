@@ -1,0 +1,110 @@
+"""Numpy front ends for the voice heads: 4 s windows over speech regions, and LFCC statistics.
+
+LFCCs (linear-frequency cepstra) keep the high band that mel scales squash,
+where vocoders and formant synthesisers leave most of their traces; their
+per-window statistics are a cheap second view beside the AASIST embedding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+WINDOW_SAMPLES = 64_600  # AASIST's crop (4.04 s)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One model window cut from `region` of the source audio: samples [start, end) (end - start may
+    be shorter than the window; the audio is then tiled to fill it, as AASIST was trained)."""
+
+    start: int
+    end: int
+    region: int  # index of the speech region (the stretch) it came from
+
+
+def speech_windows(n_samples: int, regions: list[tuple[int, int]], *, window: int = WINDOW_SAMPLES,
+                   hop: int = WINDOW_SAMPLES, min_samples: int = SAMPLE_RATE // 2) -> list[Window]:
+    """Windows over each speech region: `hop` apart, the last one flush with the region's end.
+
+    Regions shorter than `min_samples` give no window (too little voice to judge)."""
+    windows: list[Window] = []
+    for index, (start, end) in enumerate(regions):
+        start, end = max(0, start), min(n_samples, end)
+        length = end - start
+        if length < min_samples:
+            continue
+        if length <= window:
+            windows.append(Window(start, end, index))
+            continue
+        starts = list(range(start, end - window + 1, hop))
+        if starts[-1] + window < end:
+            starts.append(end - window)  # cover the tail without running past the region
+        windows.extend(Window(s, s + window, index) for s in starts)
+    return windows
+
+
+def window_batch(audio: np.ndarray, windows: list[Window], length: int = WINDOW_SAMPLES) -> np.ndarray:
+    """(n, length) float32: each window's samples, tiled when shorter than `length`."""
+    batch = np.zeros((len(windows), length), np.float32)
+    for i, w in enumerate(windows):
+        batch[i] = fit_length(audio[w.start:w.end], length)
+    return batch
+
+
+def fit_length(samples: np.ndarray, length: int = WINDOW_SAMPLES) -> np.ndarray:
+    samples = np.asarray(samples, np.float32).ravel()
+    if len(samples) == 0:
+        return np.zeros(length, np.float32)
+    if len(samples) >= length:
+        return samples[:length]
+    return np.tile(samples, -(-length // len(samples)))[:length]
+
+
+def _linear_filterbank(n_filters: int, n_fft: int) -> np.ndarray:
+    bins = n_fft // 2 + 1
+    edges = np.linspace(0, bins - 1, n_filters + 2)
+    grid = np.arange(bins)[None, :]
+    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (grid - left) / (centre - left)
+    falling = (right - grid) / (right - centre)
+    return np.clip(np.minimum(rising, falling), 0, None).astype(np.float32)
+
+
+def _dct_matrix(n_in: int, n_out: int) -> np.ndarray:
+    k = np.arange(n_out)[:, None]
+    n = np.arange(n_in)[None, :]
+    basis = np.cos(np.pi * k * (2 * n + 1) / (2 * n_in)) * np.sqrt(2.0 / n_in)
+    basis[0] /= np.sqrt(2.0)
+    return basis.astype(np.float32)
+
+
+_N_FFT, _HOP, _FILTERS, _COEFFS = 512, 160, 30, 20
+_BANK = _linear_filterbank(_FILTERS, _N_FFT)
+_DCT = _dct_matrix(_FILTERS, _COEFFS)
+_HANN = np.hanning(_N_FFT).astype(np.float32)
+LFCC_STATS_SIZE = 4 * _COEFFS
+
+
+def lfcc(samples: np.ndarray) -> np.ndarray:
+    """(frames, 20) linear-frequency cepstral coefficients, 32 ms windows every 10 ms."""
+    samples = np.asarray(samples, np.float32).ravel()
+    samples = samples / (float(np.sqrt(np.mean(samples ** 2))) + 1e-8)  # level-free (loudness is no cue)
+    if len(samples) < _N_FFT:
+        samples = np.pad(samples, (0, _N_FFT - len(samples)))
+    frames = np.lib.stride_tricks.sliding_window_view(samples, _N_FFT)[::_HOP] * _HANN
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    return np.log(power @ _BANK.T + 1e-8) @ _DCT.T
+
+
+def lfcc_stats(samples: np.ndarray) -> np.ndarray:
+    """(80,) per-window statistics: mean and std of the LFCCs and of their frame-to-frame deltas.
+    The audio is scaled to unit RMS first, so loudness is no cue; the 0th coefficient's mean is replaced
+    by its spread over time (how much the level moves)."""
+    coefficients = lfcc(samples)
+    delta = np.diff(coefficients, axis=0) if len(coefficients) > 1 else np.zeros_like(coefficients)
+    stats = np.concatenate([coefficients.mean(0), coefficients.std(0), delta.mean(0), delta.std(0)])
+    stats[0] = coefficients[:, 0].max() - coefficients[:, 0].min()
+    return stats.astype(np.float32)
