@@ -9,7 +9,8 @@ from matplotlib import cbook
 from PIL import Image
 
 from liveinspect.errors import CheckpointError, LiveInspectError, WeightsNotFoundError
-from liveinspect.models.faces import FaceDetector, ONet, PNet, RNet, crop_face, locate_mtcnn_weights
+from liveinspect.models.faces import FaceDetector, crop_face, export_mtcnn_onnx, locate_mtcnn_weights
+from liveinspect.models.faces.nets import ONet, PNet, RNet
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,20 @@ def test_large_frames_are_downsized_and_boxes_mapped_back(grace_hopper):
     assert len(faces) == 1
     x0, y0, x1, y1 = faces[0].box
     assert 740 < x0 < 820 and 280 < y0 < 360 and 910 < x1 < 990 and 490 < y1 < 570
+
+
+def test_onnx_runtime_nets_find_the_same_faces(detector, grace_hopper, tmp_path):
+    assert [p.name for p in export_mtcnn_onnx(tmp_path)] == ["pnet.onnx", "rnet.onnx", "onet.onnx"]
+    edge = FaceDetector(backend="onnx", onnx_dir=tmp_path)
+    assert {net.kind for net in edge.nets.values()} == {"onnx"}
+    small = np.asarray(Image.fromarray(grace_hopper).resize((256, 300)))
+    for on_torch, on_onnx in zip(detector.detect_batch([grace_hopper, small]),
+                                 edge.detect_batch([grace_hopper, small]), strict=True):
+        assert len(on_torch) == len(on_onnx) == 1
+        np.testing.assert_allclose(on_onnx[0].box, on_torch[0].box, atol=0.05)
+        assert on_onnx[0].score == pytest.approx(on_torch[0].score, abs=1e-4)
+    with pytest.raises(WeightsNotFoundError, match="onnx"):
+        FaceDetector(backend="onnx", onnx_dir=tmp_path / "absent")
 
 
 def test_face_crop(detector, grace_hopper):

@@ -1,0 +1,362 @@
+"""Face detection with MTCNN (Zhang et al. 2016): numpy pre- and postprocessing, three nets behind a backend.
+
+Everything around the nets is numpy: the image pyramid (area resampling,
+as `F.interpolate(mode="area")` computes it, from one integral image per
+frame), candidate windows, non-maximum suppression, box regression and
+the bilinear crops for the second and third stage (`roi_align` with
+aligned corners). The nets (`nets.py`) run on the torch backend from the
+weight files facenet-pytorch ships, or on ONNX Runtime from `pnet.onnx`,
+`rnet.onnx` and `onet.onnx` that `export_mtcnn_onnx` writes.
+
+Batching: the proposal net (P-Net) is fully convolutional and runs per image
+over its pyramid; the refinement (R-Net) and output (O-Net) stages run once
+over the candidate boxes of every image in the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from liveinspect.backends.base import Backend, BackendOptions, backend_options
+from liveinspect.errors import LiveInspectError, WeightsNotFoundError
+from liveinspect.models.packaged import installed_files
+
+WEIGHT_FILES = ("pnet.pt", "rnet.pt", "onet.pt")
+ONNX_FILES = ("pnet.onnx", "rnet.onnx", "onet.onnx")
+WEIGHTS_HINT = ("install the MTCNN weight files with `pip install --no-deps facenet-pytorch==2.6.0` "
+                "or pass weights_dir= a folder holding pnet.pt, rnet.pt and onet.pt")
+ONNX_HINT = ("write them where torch is installed with "
+             "`liveinspect.models.faces.export_mtcnn_onnx(folder)` and pass onnx_dir=folder")
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in the input image
+    score: float
+    landmarks: tuple[tuple[float, float], ...]  # eyes, nose, mouth corners
+
+    @property
+    def area(self) -> float:
+        return (self.box[2] - self.box[0]) * (self.box[3] - self.box[1])
+
+
+def locate_mtcnn_weights() -> Path | None:
+    """The folder of the MTCNN weight files shipped by an installed facenet-pytorch, if any."""
+    for pnet in installed_files("facenet-pytorch", lambda entry: entry.name == "pnet.pt"):
+        if all((pnet.parent / name).is_file() for name in WEIGHT_FILES):
+            return pnet.parent
+    return None
+
+
+def export_mtcnn_onnx(out_dir: str | Path, weights_dir: str | Path | None = None) -> list[Path]:
+    """Export the three nets to ONNX in `out_dir` (needs torch), for `FaceDetector(backend="onnx")`."""
+    from liveinspect.models.faces.nets import export_onnx
+
+    return export_onnx(_weights_folder(weights_dir), out_dir)
+
+
+def _weights_folder(weights_dir: str | Path | None) -> Path:
+    folder = Path(weights_dir) if weights_dir is not None else locate_mtcnn_weights()
+    if folder is None or not all((folder / n).is_file() for n in WEIGHT_FILES):
+        raise WeightsNotFoundError(f"MTCNN weights not found; {WEIGHTS_HINT}")
+    return folder
+
+
+def _backends(weights_dir: str | Path | None, onnx_dir: str | Path | None,
+              options: BackendOptions) -> dict[str, Backend]:
+    if options.kind == "onnx":
+        from liveinspect.backends.onnx import OnnxBackend
+
+        folder = Path(onnx_dir) if onnx_dir is not None else None
+        if folder is None or not all((folder / n).is_file() for n in ONNX_FILES):
+            raise WeightsNotFoundError(f"MTCNN on ONNX Runtime needs {', '.join(ONNX_FILES)}; {ONNX_HINT}")
+        return {name: OnnxBackend(folder / f"{name}.onnx", options) for name in ("pnet", "rnet", "onet")}
+    folder = _weights_folder(weights_dir)
+    from liveinspect.models.faces.nets import torch_backends
+
+    return dict(torch_backends(folder, options))
+
+
+class FaceDetector:
+    """MTCNN over RGB uint8 images; `detect_batch` returns faces per image, largest first.
+
+    `max_side` downsizes big frames before detection (presenters' faces are
+    large; the pyramid cost grows with the image area). `backend` chooses
+    the runtime of the nets: torch (default; CPU unless a device is named)
+    with `weights_dir`, or "onnx" with `onnx_dir`.
+    """
+
+    def __init__(self, weights_dir: str | Path | None = None, *, min_face_size: int = 24,
+                 thresholds: tuple[float, float, float] = (0.6, 0.7, 0.8),
+                 factor: float = 0.709, max_side: int = 720,
+                 backend: BackendOptions | str | None = None, onnx_dir: str | Path | None = None) -> None:
+        options = backend_options(backend)
+        if options.kind == "torch" and options.device is None:
+            # Small nets on many small inputs: transfers would cost more than a GPU saves.
+            options = BackendOptions(kind="torch", device="cpu", threads=options.threads,
+                                     precision=options.precision)
+        self.nets = _backends(weights_dir, onnx_dir, options)
+        self.min_face_size = min_face_size
+        self.thresholds = thresholds
+        self.factor = factor
+        self.max_side = max_side
+        self.version = "mtcnn-facenet-pytorch-2.6.0"
+
+    def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[FaceBox]]:
+        prepared, scales = [], []
+        for image in images:
+            if not isinstance(image, np.ndarray) or image.ndim != 3 or image.dtype != np.uint8:
+                raise LiveInspectError(f"expected RGB uint8 images, got {getattr(image, 'shape', image)}")
+            shrink = min(1.0, self.max_side / max(image.shape[:2]))
+            pixels = image.astype(np.float32)
+            if shrink < 1.0:
+                size = (round(image.shape[0] * shrink), round(image.shape[1] * shrink))
+                pixels = _area_resize(_integral(pixels), *size)
+            prepared.append(_Image(pixels))
+            scales.append(shrink)
+        proposals = [self._propose(p) for p in prepared]
+        boxes, owners = self._refine(prepared, proposals)
+        faces = self._output(prepared, boxes, owners)
+        return [sorted((self._rescale(f, s) for f in found), key=lambda f: -f.area)
+                for found, s in zip(faces, scales, strict=True)]
+
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        return self.detect_batch([image])[0]
+
+    # -- the three stages -----------------------------------------------------------
+
+    def _propose(self, image: _Image) -> np.ndarray:
+        """Stage 1: candidate squares (N, 5: x0, y0, x1, y1, score) from the image pyramid."""
+        height, width = image.pixels.shape[:2]
+        scale = 12.0 / self.min_face_size
+        side = min(height, width) * scale
+        found = []
+        while side >= 12:
+            resized = _area_resize(image.integral, int(height * scale + 1), int(width * scale + 1))
+            out = self.nets["pnet"].run({"pixels": _normalise(resized).transpose(2, 0, 1)[None]})
+            offsets, probs = out["offsets"][0], out["probs"][0]
+            ys, xs = np.nonzero(probs[1] >= self.thresholds[0])
+            if len(ys):
+                score = probs[1, ys, xs]
+                # Each output cell is a 12x12 window with stride 2 in the resized image.
+                corners = np.stack([xs, ys, xs, ys], 1).astype(np.float32) * 2
+                corners[:, :2] += 1
+                corners[:, 2:] += 12
+                windows = np.floor(corners / np.float32(scale))
+                keep = _nms(windows, score, 0.5)
+                shift = offsets[:, ys, xs].T
+                found.append(np.concatenate([windows, score[:, None], shift], 1)[keep])
+            scale *= self.factor
+            side *= self.factor
+        if not found:
+            return np.zeros((0, 5), np.float32)
+        boxes = np.concatenate(found)
+        boxes = boxes[_nms(boxes[:, :4], boxes[:, 4], 0.7)]
+        size = np.tile(boxes[:, 2:4] - boxes[:, 0:2], 2)
+        refined = boxes[:, :4] + boxes[:, 5:9] * size
+        return _square(np.concatenate([refined, boxes[:, 4:5]], 1))
+
+    def _refine(self, images: list[_Image], proposals: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Stage 2: R-Net over the proposals of every image at once."""
+        owners = np.concatenate([np.full(len(p), i) for i, p in enumerate(proposals)]).astype(np.int64)
+        boxes = np.concatenate(proposals)
+        if not len(boxes):
+            return boxes, owners
+        out = self.nets["rnet"].run({"pixels": _crops(images, boxes, owners, 24)})
+        offsets, probs = out["offsets"], out["probs"]
+        keep = probs[:, 1] > self.thresholds[1]
+        boxes = np.concatenate([boxes[keep, :4], probs[keep, 1:2]], 1)
+        offsets, owners = offsets[keep], owners[keep]
+        pick = _batched_nms(boxes[:, :4], boxes[:, 4], owners, 0.7)
+        boxes = _apply_offsets(boxes[pick], offsets[pick])
+        return _square(boxes), owners[pick]
+
+    def _output(self, images: list[_Image], boxes: np.ndarray, owners: np.ndarray) -> list[list[FaceBox]]:
+        """Stage 3: O-Net scores, final boxes and landmarks, per image."""
+        faces: list[list[FaceBox]] = [[] for _ in images]
+        if not len(boxes):
+            return faces
+        out = self.nets["onet"].run({"pixels": _crops(images, boxes, owners, 48)})
+        offsets, points, probs = out["offsets"], out["landmarks"], out["probs"]
+        keep = probs[:, 1] > self.thresholds[2]
+        boxes = np.concatenate([boxes[keep, :4], probs[keep, 1:2]], 1)
+        offsets, points, owners = offsets[keep], points[keep], owners[keep]
+        size = boxes[:, 2:4] - boxes[:, 0:2] + 1
+        xs = boxes[:, 0:1] + size[:, 0:1] * points[:, :5] - 1
+        ys = boxes[:, 1:2] + size[:, 1:2] * points[:, 5:] - 1
+        boxes = _apply_offsets(boxes, offsets)
+        for index, image in enumerate(images):
+            mine = np.nonzero(owners == index)[0]
+            height, width = image.pixels.shape[:2]
+            for i in _nms_min(boxes[mine], 0.7):
+                row = mine[i]
+                x0, y0, x1, y1, score = (float(v) for v in boxes[row])
+                box = (max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height)))
+                if box[2] <= box[0] or box[3] <= box[1]:
+                    continue
+                marks = tuple(zip(xs[row].tolist(), ys[row].tolist(), strict=True))
+                faces[index].append(FaceBox(box, score, marks))
+        return faces
+
+    @staticmethod
+    def _rescale(face: FaceBox, shrink: float) -> FaceBox:
+        if shrink == 1.0:
+            return face
+        box = tuple(v / shrink for v in face.box)
+        marks = tuple((x / shrink, y / shrink) for x, y in face.landmarks)
+        return FaceBox(box, face.score, marks)  # type: ignore[arg-type]
+
+
+class _Image:
+    """One frame as the detector reads it: float pixels (H, W, 3), their integral image (for the
+    pyramid) and the normalised pixels shifted by +1 (for crops, so outside reads as black)."""
+
+    def __init__(self, pixels: np.ndarray) -> None:
+        self.pixels = pixels
+        self.integral = _integral(pixels)
+        self.shifted = _normalise(pixels) + np.float32(1.0)
+
+
+def _normalise(pixels: np.ndarray) -> np.ndarray:
+    return ((pixels - np.float32(127.5)) * np.float32(0.0078125)).astype(np.float32, copy=False)
+
+
+def _integral(pixels: np.ndarray) -> np.ndarray:
+    """Summed-area table (H + 1, W + 1, C) in float64, so every box sum is exact for uint8 input."""
+    table = np.zeros((pixels.shape[0] + 1, pixels.shape[1] + 1, pixels.shape[2]), np.float64)
+    np.cumsum(np.cumsum(pixels, axis=0, dtype=np.float64), axis=1, out=table[1:, 1:])
+    return table
+
+
+def _pool_edges(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray]:
+    # Adaptive average pooling's windows: [floor(i * in / out), ceil((i + 1) * in / out)).
+    i = np.arange(size_out)
+    return (i * size_in) // size_out, -(-((i + 1) * size_in) // size_out)
+
+
+def _area_resize(integral: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Area resampling (each output pixel the mean of the input pixels its window covers)."""
+    top, bottom = _pool_edges(integral.shape[0] - 1, height)
+    left, right = _pool_edges(integral.shape[1] - 1, width)
+    sums = (integral[bottom][:, right] - integral[top][:, right]
+            - integral[bottom][:, left] + integral[top][:, left])
+    area = ((bottom - top)[:, None] * (right - left)[None, :])[..., None]
+    return (sums / area).astype(np.float32)
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Indices kept by non-maximum suppression (IoU above `threshold` suppressed), best score first."""
+    order = np.argsort(-scores, kind="stable")
+    x0, y0, x1, y1 = (boxes[:, k].astype(np.float64) for k in range(4))
+    area = (x1 - x0) * (y1 - y0)
+    keep = []
+    while len(order):
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        width = np.clip(np.minimum(x1[best], x1[rest]) - np.maximum(x0[best], x0[rest]), 0, None)
+        height = np.clip(np.minimum(y1[best], y1[rest]) - np.maximum(y0[best], y0[rest]), 0, None)
+        inter = width * height
+        union = area[best] + area[rest] - inter
+        iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        order = rest[iou <= threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _batched_nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, threshold: float) -> np.ndarray:
+    """NMS within each group (image), best score first overall."""
+    if not len(boxes):
+        return np.zeros(0, np.int64)
+    keep = np.concatenate([members[_nms(boxes[members], scores[members], threshold)]
+                           for members in (np.nonzero(groups == g)[0] for g in np.unique(groups))])
+    return keep[np.argsort(-scores[keep], kind="stable")]
+
+
+def _square(boxes: np.ndarray) -> np.ndarray:
+    """Grow each box to a square around its centre (the nets expect square crops)."""
+    boxes = boxes.copy()
+    width, height = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    side = np.maximum(width, height)
+    boxes[:, 0] += (width - side) / 2
+    boxes[:, 1] += (height - side) / 2
+    boxes[:, 2] = boxes[:, 0] + side
+    boxes[:, 3] = boxes[:, 1] + side
+    return boxes
+
+
+def _apply_offsets(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    boxes = boxes.copy()
+    size = np.tile(boxes[:, 2:4] - boxes[:, 0:2] + 1, 2)
+    boxes[:, :4] = boxes[:, :4] + offsets * size
+    return boxes
+
+
+def _sample_axis(start: float, end: float, size: int, limit: int):
+    """Bilinear taps along one axis for `size` bins of two samples each over [start, end) (pixel
+    centres at integers + 0.5): low and high indices, their weights (0 outside the image)."""
+    step = (end - start) / size
+    coords = start + (np.arange(2 * size) + 0.5) * step / 2
+    valid = (coords >= -1.0) & (coords <= limit)
+    coords = np.maximum(coords, 0.0)
+    low = np.floor(coords).astype(np.int64)
+    at_edge = low >= limit - 1
+    low = np.where(at_edge, limit - 1, low)
+    high = np.where(at_edge, limit - 1, low + 1)
+    fraction = np.where(at_edge, 0.0, coords - low)
+    return low, high, ((1.0 - fraction) * valid).astype(np.float32), (fraction * valid).astype(np.float32)
+
+
+def _crop(shifted: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    """One (3, size, size) crop: the mean of 2 x 2 bilinear samples per bin (roi_align, aligned)."""
+    height, width = shifted.shape[:2]
+    y_low, y_high, y_w0, y_w1 = _sample_axis(float(box[1]) - 0.5, float(box[3]) - 0.5, size, height)
+    x_low, x_high, x_w0, x_w1 = _sample_axis(float(box[0]) - 0.5, float(box[2]) - 0.5, size, width)
+    first, last = int(min(x_low.min(), x_high.min())), int(max(x_low.max(), x_high.max())) + 1
+    band = shifted[:, first:last]
+    rows = band[y_low] * y_w0[:, None, None] + band[y_high] * y_w1[:, None, None]
+    samples = rows[:, x_low - first] * x_w0[None, :, None] + rows[:, x_high - first] * x_w1[None, :, None]
+    return samples.reshape(size, 2, size, 2, 3).mean(axis=(1, 3)).transpose(2, 0, 1)
+
+
+def _crops(images: list[_Image], boxes: np.ndarray, owners: np.ndarray, size: int) -> np.ndarray:
+    """Normalised size x size crops of `boxes`; parts outside the image read as black."""
+    crops = np.empty((len(boxes), 3, size, size), np.float32)
+    for row, (box, owner) in enumerate(zip(boxes, owners, strict=True)):
+        crops[row] = _crop(images[owner].shifted, box, size) - np.float32(1.0)
+    return crops
+
+
+def _nms_min(boxes: np.ndarray, threshold: float) -> list[int]:
+    """NMS by intersection over the smaller box, which drops boxes nested in a face."""
+    if not len(boxes):
+        return []
+    x0, y0, x1, y1, score = boxes.T
+    area = (x1 - x0 + 1) * (y1 - y0 + 1)
+    order = list(np.argsort(-score))
+    keep = []
+    while order:
+        best, rest = order[0], np.array(order[1:], dtype=int)
+        keep.append(int(best))
+        if not len(rest):
+            break
+        width = np.maximum(0.0, np.minimum(x1[best], x1[rest]) - np.maximum(x0[best], x0[rest]) + 1)
+        height = np.maximum(0.0, np.minimum(y1[best], y1[rest]) - np.maximum(y0[best], y0[rest]) + 1)
+        overlap = width * height / np.minimum(area[best], area[rest])
+        order = list(rest[overlap <= threshold])
+    return keep
+
+
+def crop_face(image: np.ndarray, face: FaceBox, size: int = 160, margin: float = 0.2) -> np.ndarray:
+    """A square RGB crop of `face` with `margin` (fraction of the box) around it, for later detectors."""
+    from PIL import Image
+
+    x0, y0, x1, y1 = face.box
+    grow = margin * max(x1 - x0, y1 - y0) / 2
+    height, width = image.shape[:2]
+    left, top = int(max(0, x0 - grow)), int(max(0, y0 - grow))
+    right, bottom = int(min(width, x1 + grow)), int(min(height, y1 + grow))
+    patch = Image.fromarray(image[top:bottom, left:right])
+    return np.asarray(patch.resize((size, size), Image.Resampling.BILINEAR))
