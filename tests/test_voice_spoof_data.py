@@ -39,7 +39,8 @@ def test_asvspoof2019_la(tmp_path):
 def test_asvspoof2021_and_5_lines():
     la21 = parse_asvspoof_line("LA_0009 LA_E_9332881 alaw ita_tx A07 spoof notrim eval")
     assert (la21["key"], la21["attack"], la21["codec"]) == ("spoof", "A07", "alaw")
-    df21 = parse_asvspoof_line("LA_0043 DF_E_2000026 mp3m4a asvspoof A09 spoof notrim eval traditional_vocoder")
+    df21 = parse_asvspoof_line("LA_0043 DF_E_2000026 mp3m4a asvspoof A09 spoof notrim eval "
+                               "traditional_vocoder")
     assert (df21["utterance"], df21["codec"], df21["attack"]) == ("DF_E_2000026", "mp3m4a", "A09")
     five = parse_asvspoof_line("T_4850 T_0000000000 F - - - AC3 A05 spoof -")
     assert (five["speaker"], five["key"], five["attack"]) == ("T_4850", "spoof", "A05")
@@ -92,5 +93,6 @@ def test_eer_per_generator_with_intervals():
     results = per_generator(scores, label, gen, cond, n_resamples=200)
     assert results["easy"]["clean"]["eer"] < 0.05 and results["hard"]["clean"]["eer"] > 0.3
     cell = results["hard"]["clean"]
-    assert cell["eer_low"] <= cell["eer"] <= cell["eer_high"] and cell["real"] == 60 and cell["synthetic"] == 30
+    assert cell["eer_low"] <= cell["eer"] <= cell["eer_high"]
+    assert cell["real"] == 60 and cell["synthetic"] == 30
     assert detection_metrics(label, -scores, n_resamples=50)["auc"] < 0.5

@@ -91,3 +91,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         media.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
         media.add_argument("--seed", type=int, default=0)
         media.set_defaults(func=run_media)
+    from liveinspect.cli.synthetic import register_eval
+
+    register_eval(tasks)  # voice, avatar

@@ -83,3 +83,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("--width", type=int, default=16, help="channels of the first conv block")
         parser.add_argument("--seconds", type=float, default=2.0, help="audio: seconds read per clip")
         parser.set_defaults(func=run_media)
+    from liveinspect.cli.synthetic import register_train
+
+    register_train(tasks)  # voice, avatar
