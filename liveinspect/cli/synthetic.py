@@ -61,10 +61,10 @@ def run_train_voice(args: argparse.Namespace) -> int:
 
 
 def run_eval_voice(args: argparse.Namespace) -> int:
-    from liveinspect.eval.spoof import false_positives, format_table, leave_one_generator_out, per_generator
+    from liveinspect.eval.spoof import false_positives, format_table, per_generator
     from liveinspect.models.voice import VoiceSpoofModel, load_voice_head
     from liveinspect.models.voice.head import shipped_voice_head_dir
-    from liveinspect.training.voice import CONDITIONS, extract_features
+    from liveinspect.training.voice import CONDITIONS, extract_features, leave_one_generator_out
 
     train_items, test_items = _split(_voice_items(args))
     model = VoiceSpoofModel(head=None)

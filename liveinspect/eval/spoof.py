@@ -1,9 +1,9 @@
 """Synthetic-media detection: EER and AUC per held-out generator and re-encoding, with intervals.
 
-`leave_one_generator_out` trains a voice head without each synthetic
-generator in turn and scores that generator's test clips (against all real
-test clips) clean and after each re-encoding, next to the packaged AASIST on
-the very same rows. EER intervals are percentile bootstraps over rows; with
+`per_generator` scores each synthetic generator's test rows against all
+real test rows, per condition (clean, each re-encoding); the
+leave-one-generator-out loops that train heads live in `training.voice`
+and `training.avatar`. EER intervals are percentile bootstraps over rows; with
 tens of clips per cell they are wide, and the report prints them so nobody
 reads more into a cell than it holds.
 """
@@ -51,30 +51,6 @@ def per_generator(scores: np.ndarray, label: np.ndarray, generator: Sequence[str
             if len(set(label[mask])) < 2:
                 continue
             results[name][cond] = detection_metrics(label[mask], scores[mask], n_resamples=n_resamples)
-    return results
-
-
-def leave_one_generator_out(train, test, *, seed: int = 0, n_resamples: int = 500, **head_options) -> dict:
-    """For each synthetic generator: a head trained without it, scored on it, beside the baseline.
-
-    `train` / `test` are `training.voice.FeatureSet`s (test rows carry a condition each).
-    Returns {generator: {condition: {"head": metrics, "baseline": metrics}}} (baseline: the packaged AASIST).
-    """
-    from liveinspect.training.voice import train_voice_head
-
-    test_generators = np.asarray(test.generator)
-    results: dict = {}
-    for held_out in [g for g in dict.fromkeys(test.generator) if g != REAL]:
-        fold = train.subset(np.asarray(train.generator) != held_out)
-        head, _ = train_voice_head(fold, seed=seed, **head_options)
-        rows = test.subset((test_generators == held_out) | (test.label == 0))
-        head_scores = head.probability(rows.x)
-        baseline = -rows.margin  # higher = more synthetic
-        ours = per_generator(head_scores, rows.label, rows.generator, rows.condition, generators=[held_out],
-                             n_resamples=n_resamples)[held_out]
-        theirs = per_generator(baseline, rows.label, rows.generator, rows.condition, generators=[held_out],
-                               n_resamples=n_resamples)[held_out]
-        results[held_out] = {cond: {"head": ours[cond], "baseline": theirs[cond]} for cond in ours}
     return results
 
 

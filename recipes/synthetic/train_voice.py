@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from liveinspect.datasets.spoof import read_in_the_wild
-from liveinspect.eval.spoof import false_positives, format_table, leave_one_generator_out
+from liveinspect.eval.spoof import false_positives, format_table
 from liveinspect.models.voice import VoiceSpoofModel
 from liveinspect.training.voice import (
     CONDITIONS,
     extract_features,
+    leave_one_generator_out,
     load_features,
     save_features,
     save_voice_head,

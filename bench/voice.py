@@ -1,0 +1,152 @@
+"""Cost of the voice and avatar analyzers as a share of the media's duration, side by side in one run.
+
+    .venv/bin/python bench/voice.py                 # 60 s of speech, 2 threads
+    .venv/bin/python bench/voice.py --seconds 120 --json
+
+Voice: a broadcast-like track (espeak-ng and the JFK recording alternating
+with pauses) goes through the analyzer's own work (window cutting, batched
+AASIST + head, stretch scores, the Morse-cue search), timed for the ONNX and
+the torch backend and for two window hops. Voice activity is the speech
+analyzer's shared product and is timed on its own line. The target: the
+voice analyzer adds at most 5% of the audio's duration.
+
+Avatar: frames sampled every `interval_s` through the int8 CLIP tower and the
+head; the line says seconds per frame and the share of the stream's duration
+at the default interval (the frame analyzer's budget is the stream's own
+duration: a 1 fps scan must keep up with 1 frame a second).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SR = 16_000
+
+
+def _track(seconds: float) -> np.ndarray:
+    from liveinspect.media.audio import load_audio
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "tts.wav"
+        subprocess.run(["espeak-ng", "-w", str(wav),
+                        "Welcome to the live room, today everything is half price, "
+                        "click the yellow cart below and order before midnight."], check=True)
+        tts = load_audio(wav)
+    real = load_audio(ROOT / "tests" / "data" / "jfk.flac")
+    pieces, total = [], 0
+    while total < seconds * SR:
+        for clip in (tts, real):
+            pieces += [clip, np.zeros(SR // 2, np.float32)]
+            total += len(clip) + SR // 2
+    return np.concatenate(pieces)[: int(seconds * SR)]
+
+
+def _voice_seconds(audio: np.ndarray, options) -> tuple[float, int]:
+    from liveinspect.media.segment import Segment
+    from liveinspect.pipelines.vad import VoiceActivity
+    from liveinspect.pipelines.voice import VoiceAnalyzer
+
+    analyzer = VoiceAnalyzer(options)
+    window = 30 * SR
+    segments = []
+    for i, start in enumerate(range(0, len(audio), window)):
+        chunk = audio[start:start + window]
+        segment = Segment(index=i, t0=start / SR, t1=(start + len(chunk)) / SR, audio=chunk)
+        segment.products["speech_regions"] = VoiceActivity.of(chunk)
+        segments.append(segment)
+    analyzer.forward(analyzer.preprocess(segments[0], analyzer.open_stream("warm"))[:1])  # load the model
+    stream = analyzer.open_stream("0")
+    started = time.perf_counter()
+    windows = 0
+    for segment in segments:
+        items = analyzer.preprocess(segment, stream)
+        windows += len(items)
+        for k in range(0, len(items), analyzer.batch_size):
+            batch = items[k:k + analyzer.batch_size]
+            for item, output in zip(batch, analyzer.forward(batch), strict=True):
+                analyzer.postprocess(item, output, stream)
+    analyzer.finish(stream)
+    return time.perf_counter() - started, windows
+
+
+def _vad_seconds(audio: np.ndarray) -> float:
+    from liveinspect.pipelines.vad import VoiceActivity
+
+    started = time.perf_counter()
+    for start in range(0, len(audio), 30 * SR):
+        VoiceActivity.of(audio[start:start + 30 * SR])
+    return time.perf_counter() - started
+
+
+def _avatar(frames: int) -> dict:
+    from liveinspect.pipelines.avatar import AvatarAnalyzer, AvatarOptions
+
+    analyzer = AvatarAnalyzer(AvatarOptions())
+    if analyzer.unavailable_reason():
+        return {"skipped": analyzer.unavailable_reason()}
+    rng = np.random.default_rng(0)
+    images = [(rng.random((720, 1280, 3)) * 255).astype(np.uint8) for _ in range(frames)]
+    analyzer.tower.embed(images[:1])
+    started = time.perf_counter()
+    for k in range(0, frames, analyzer.batch_size):
+        analyzer.tower.embed(images[k:k + analyzer.batch_size])
+    per_frame = (time.perf_counter() - started) / frames
+    return {"seconds_per_frame": round(per_frame, 3), "interval_s": analyzer.options.interval_s,
+            "share_of_duration": round(per_frame / analyzer.options.interval_s, 4)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from liveinspect.pipelines.voice import VoiceOptions
+
+    audio = _track(args.seconds)
+    duration = len(audio) / SR
+    rows = {"vad (shared with speech)": (_vad_seconds(audio), 0)}
+    for name, options in (("voice onnx, hop 8 s (default)", VoiceOptions()),
+                          ("voice onnx, hop 4 s", VoiceOptions(hop_s=4.0)),
+                          ("voice torch, hop 8 s", VoiceOptions(backend="torch")),
+                          ("voice baseline only (no head)", VoiceOptions(head="none"))):
+        rows[name] = _voice_seconds(audio, options)
+    result = {"audio_s": round(duration, 1), "threads": args.threads,
+              "voice": {name: {"seconds": round(s, 2), "windows": w,
+                               "share_of_duration": round(s / duration, 4)}
+                        for name, (s, w) in rows.items()},
+              "avatar": _avatar(args.frames)}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{duration:.0f} s of audio, {args.threads} threads")
+    for name, row in result["voice"].items():
+        print(f"  {name:<32} {row['seconds']:6.2f} s  {row['share_of_duration']:6.1%} of the duration"
+              f"  ({row['windows']} windows)")
+    avatar = result["avatar"]
+    if "skipped" in avatar:
+        print(f"  avatar: skipped ({avatar['skipped']})")
+    else:
+        print(f"  avatar: {avatar['seconds_per_frame']:.3f} s a frame, one every {avatar['interval_s']:g} s: "
+              f"{avatar['share_of_duration']:.1%} of the duration")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
