@@ -68,6 +68,26 @@ def test_loads_safetensors_and_matches_the_original_model(tiny_checkpoint):
     np.testing.assert_allclose(embeddings, expected, atol=1e-5)
 
 
+def test_numpy_preprocessing_matches_open_clips_transform(tiny_checkpoint):
+    from PIL import Image
+
+    from liveinspect.models.clip.preprocess import ImagePreprocess
+
+    name, path, _ = tiny_checkpoint
+    clip = ClipModel.load(name, path)
+    assert isinstance(clip.image_preprocess, ImagePreprocess)
+    rng = np.random.default_rng(4)
+    for shape in ((48, 48), (50, 81), (97, 40), (20, 31), (33, 32)):  # down, up, odd crops
+        image = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+        expected = clip.preprocess(Image.fromarray(image)).numpy()
+        np.testing.assert_allclose(clip.image_preprocess(image), expected, atol=1e-5, err_msg=str(shape))
+    squash = ImagePreprocess((24, 40), (0.5,) * 3, (0.25,) * 3, "bilinear", "squash")
+    assert squash(rng.integers(0, 256, (10, 70, 3), dtype=np.uint8)).shape == (3, 24, 40)
+    assert not ImagePreprocess.supports({"size": (24, 40), "resize_mode": "shortest"})
+    with pytest.raises(LiveInspectError):
+        clip.image_preprocess(np.zeros((8, 8), np.float32))
+
+
 def test_loads_a_weights_only_torch_file_too(tiny_checkpoint):
     name, path, _ = tiny_checkpoint
     from_pt = ClipModel.load(name, path.with_name("tiny.pt"))

@@ -1,4 +1,11 @@
-"""`ClipModel`: an open_clip model with its preprocessing and tokenizer, loaded offline."""
+"""`ClipModel`: an open_clip model loaded offline, as numpy preprocessing -> backend -> unit embeddings.
+
+open_clip builds the architecture and the tokenizer (both torch), so the
+model itself runs on the torch backend; image preprocessing is numpy and PIL
+(`preprocess.ImagePreprocess`, matching open_clip's transform), and each
+tower is a tensor-only module (`encoders.py`) behind `TorchBackend`, which
+is the shape the ONNX export of the towers needs.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,15 @@ import copy
 import hashlib
 from functools import cached_property
 from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any
-from collections.abc import Sequence
 
 import numpy as np
 
+from liveinspect.backends.base import Backend, BackendOptions
+
 from liveinspect.errors import CheckpointError, LiveInspectError, WeightsNotFoundError
+from liveinspect.models.clip.preprocess import ImagePreprocess
 from liveinspect.models.clip.loader import (
     _offline,
     read_state_dict,
@@ -70,83 +80,103 @@ def _load_weights(model: Any, state: dict) -> None:
 
 
 class ClipModel:
-    """Image and text embeddings (L2-normalised numpy arrays) from one open_clip model."""
+    """Image and text embeddings (L2-normalised numpy arrays) from one open_clip model.
 
-    def __init__(self, model: Any, preprocess: Any, tokenizer: Any, *, name: str, version: str,
-                 device: str = "cpu", hf_text_tower: str | None = None) -> None:
-        self.model = model.eval()
-        self.preprocess = preprocess
-        self.tokenizer = tokenizer
+    `image_backend` takes `pixels` (N, 3, H, W) float32 and `text_backend` takes
+    `tokens` (N, context) int64; both give `embeddings`. `image_preprocess` turns
+    an RGB uint8 image into those pixels; `tokenize` turns texts into token ids.
+    `preprocess` keeps open_clip's own (torchvision) transform, the reference the
+    numpy one is tested against.
+    """
+
+    def __init__(self, image_backend: Backend, text_backend: Backend,
+                 image_preprocess: Callable[[np.ndarray], np.ndarray],
+                 tokenize: Callable[[list[str]], np.ndarray], *, name: str, version: str,
+                 logit_scale: float, preprocess: Any = None, hf_text_tower: str | None = None) -> None:
+        self.image_backend = image_backend
+        self.text_backend = text_backend
+        self.image_preprocess = image_preprocess
+        self.tokenize = tokenize
         self.name = name
         self.version = version
-        self.device = device
+        self.logit_scale = float(logit_scale)
+        self.preprocess = preprocess
         # The Hugging Face text model, when the text tower is one (multilingual CLIPs use xlm-roberta).
         self.hf_text_tower = hf_text_tower
 
     @classmethod
     def load(cls, model_name: str | None = None, checkpoint: str | Path | None = None, *,
              pretrained: str | None = None, cache_dir: str | Path | None = None,
-             text_model_dir: str | Path | None = None, device: str = "cpu") -> "ClipModel":
+             text_model_dir: str | Path | None = None, device: str = "cpu",
+             backend: BackendOptions | None = None) -> "ClipModel":
         """Build the architecture with open_clip's factory and load local weights into it.
 
         Raises WeightsNotFoundError (the caller reports "skipped: no weights") when
-        nothing local is found; never downloads.
+        nothing local is found; never downloads. `backend` (torch only: open_clip
+        models are torch models) sets device, threads and precision; else `device`.
         """
         _offline()
         import open_clip
 
+        from liveinspect.models.clip.encoders import tokens_of, torch_backends
+
+        options = backend or BackendOptions(device=device)
+        if options.kind != "torch":
+            raise LiveInspectError("open_clip models run on the torch backend; export the towers to "
+                                   "ONNX for an ONNX-only node")
         source = resolve_clip_source(model_name, checkpoint, pretrained=pretrained, cache_dir=cache_dir)
         config = _point_text_tower_at(source.config,
                                       Path(text_model_dir) if text_model_dir else None)
         private_name = register_model_config(f"liveinspect--{source.model_name}", config)
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
-                private_name, pretrained=None, pretrained_image=False, pretrained_text=False,
-                device=device)
+                private_name, pretrained=None, pretrained_image=False, pretrained_text=False)
         except OSError as error:  # HF configs or tokenizers that are not on disk
             raise WeightsNotFoundError(f"cannot build {source.model_name!r} offline: {error}") from error
         _load_weights(model, read_state_dict(source.checkpoint))
         tokenizer = open_clip.get_tokenizer(private_name)
         version = f"{source.model_name}@{_fingerprint(source.checkpoint)}"
-        return cls(model, preprocess, tokenizer, name=source.model_name, version=version, device=device,
+        preprocess_cfg = getattr(model.visual, "preprocess_cfg", {})
+        # open_clip settings the numpy path does not reproduce fall back to open_clip's transform.
+        if ImagePreprocess.supports(preprocess_cfg):
+            image_preprocess = ImagePreprocess.from_config(preprocess_cfg)
+        else:
+            image_preprocess = _torchvision_preprocess(preprocess)
+        logit_scale = float(model.logit_scale.exp().item())
+        image_backend, text_backend = torch_backends(model.eval(), options)
+        return cls(image_backend, text_backend, image_preprocess, lambda texts: tokens_of(tokenizer, texts),
+                   name=source.model_name, version=version, logit_scale=logit_scale, preprocess=preprocess,
                    hf_text_tower=config.get("text_cfg", {}).get("hf_model_name"))
 
     @cached_property
     def embed_dim(self) -> int:
         return int(self.embed_texts(["a"]).shape[1])
 
-    @property
-    def logit_scale(self) -> float:
-        return float(self.model.logit_scale.exp().item())
-
     def embed_images(self, images: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
         """(N, D) unit vectors for RGB uint8 images."""
-        import torch
-        from PIL import Image
-
         if not len(images):
             return np.zeros((0, self.embed_dim), np.float32)
         chunks = []
-        with torch.inference_mode():
-            for start in range(0, len(images), batch_size):
-                batch = []
-                for image in images[start:start + batch_size]:
-                    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.dtype != np.uint8:
-                        raise LiveInspectError("CLIP expects RGB uint8 images (H, W, 3)")
-                    batch.append(self.preprocess(Image.fromarray(image)))
-                pixels = torch.stack(batch).to(self.device)
-                chunks.append(self.model.encode_image(pixels, normalize=True).float().cpu().numpy())
+        for start in range(0, len(images), batch_size):
+            pixels = np.stack([self.image_preprocess(image) for image in images[start:start + batch_size]])
+            chunks.append(self.image_backend.run({"pixels": pixels})["embeddings"])
         return np.concatenate(chunks)
 
     def embed_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """(N, D) unit vectors for texts (prompts)."""
-        import torch
-
         if not texts:
             raise LiveInspectError("no texts to embed")
-        chunks = []
-        with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                tokens = self.tokenizer(list(texts[start:start + batch_size])).to(self.device)
-                chunks.append(self.model.encode_text(tokens, normalize=True).float().cpu().numpy())
+        chunks = [self.text_backend.run({"tokens": self.tokenize(list(texts[start:start + batch_size]))})
+                  ["embeddings"] for start in range(0, len(texts), batch_size)]
         return np.concatenate(chunks)
+
+
+def _torchvision_preprocess(transform: Any) -> Callable[[np.ndarray], np.ndarray]:
+    def preprocess(image: np.ndarray) -> np.ndarray:
+        from PIL import Image
+
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.dtype != np.uint8:
+            raise LiveInspectError("CLIP expects RGB uint8 images (H, W, 3)")
+        return transform(Image.fromarray(image)).numpy()
+
+    return preprocess
