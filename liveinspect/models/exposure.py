@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from liveinspect.backends.base import BackendOptions
 from liveinspect.errors import LiveInspectError, WeightsNotFoundError
 from liveinspect.models.packaged import installed_files
 
@@ -66,16 +67,18 @@ def configured_model_path(explicit: str | Path | None = None) -> Path | None:
 
 
 class ExposureDetector:
-    """Runs the YOLOv8 detector on batches of RGB frames."""
+    """Runs the YOLOv8 detector on batches of RGB frames (ONNX Runtime; `backend` sets its threads,
+    providers and device, `threads` alone is the common case)."""
 
-    def __init__(self, model_path: str | Path, *, min_score: float = 0.45, threads: int = 1) -> None:
-        import onnxruntime
+    def __init__(self, model_path: str | Path, *, min_score: float = 0.45, threads: int = 1,
+                 backend: BackendOptions | None = None) -> None:
+        from liveinspect.backends.onnx import OnnxBackend
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        self._session = onnxruntime.InferenceSession(str(model_path), options,
-                                                     providers=["CPUExecutionProvider"])
-        self._input = self._session.get_inputs()[0].name
+        options = backend or BackendOptions(kind="onnx", threads=threads)
+        if options.kind != "onnx":
+            raise LiveInspectError("the exposure detector is an ONNX model; use an onnx backend")
+        self.backend = OnnxBackend(model_path, options)
+        self._input, self._output = self.backend.input_names[0], self.backend.output_names[0]
         self.size = 320
         self.min_score = min_score
         self.version = f"nudenet-{Path(model_path).name}"
@@ -85,7 +88,7 @@ class ExposureDetector:
             return []
         prepared = [self._prepare(image) for image in images]
         blobs = np.stack([blob for blob, _ in prepared])
-        outputs = self._session.run(None, {self._input: blobs})[0]  # the batch axis is dynamic
+        outputs = self.backend.run({self._input: blobs})[self._output]  # the batch axis is dynamic
         return [decode_yolo(out, side / self.size, self.min_score, image.shape[:2])
                 for out, (_, side), image in zip(outputs, prepared, images, strict=True)]
 
