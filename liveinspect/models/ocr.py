@@ -4,6 +4,14 @@ RapidOCR's own `__call__` reads one image at a time. Here detection still runs
 per image (its input size depends on the image), but the text lines cut out
 of every image of a batch go through the direction classifier and the
 recogniser together, which is where the per-call overhead is.
+
+Why OCR is not one `Backend`: it is three ONNX models in a chain whose
+middle is not a tensor operation: the detector's probability map becomes
+polygons (DB postprocessing), each polygon a rotated crop of its own size,
+and the recogniser's output a string (CTC decoding). RapidOCR owns the
+three sessions and those steps, all in onnxruntime and numpy (no torch);
+the smallest interface that fits is the one here, images in, lines out:
+`read_batch(images) -> [[OcrLine]]`.
 """
 
 from __future__ import annotations
