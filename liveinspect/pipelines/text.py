@@ -130,6 +130,10 @@ class TextAnalyzer:
 
     def observe(self, items: Sequence[TextItem]) -> list[Finding]:
         """What `analyze` finds, before grading: the inspector grades once, for every analyzer."""
+        return [finding for item_findings in self.observe_each(items) for finding in item_findings]
+
+    def observe_each(self, items: Sequence[TextItem]) -> list[list[Finding]]:
+        """`observe`, one list per item (one classifier batch over all of them)."""
         items = list(items)
         per_item = [collapse_overlaps(self.matcher.match(item.text))
                     for item in tqdm(items, desc="text", unit="item", disable=len(items) < 2000)]
@@ -137,12 +141,9 @@ class TextAnalyzer:
                              for item, matches in zip(items, per_item, strict=True)]
         if self.classifier is not None:
             self._combine_with_classifier(items, findings_per_item)
-        findings = []
-        for item_findings in findings_per_item:
-            findings.extend(sorted(item_findings, key=lambda f: (f.evidence.text.start,
-                                                                  f.evidence.text.end,
-                                                                  f.kind.value)))
-        return findings
+        return [sorted(item_findings, key=lambda f: (f.evidence.text.start, f.evidence.text.end,
+                                                     f.kind.value))
+                for item_findings in findings_per_item]
 
     # --- building findings -------------------------------------------
 
