@@ -330,3 +330,50 @@ def test_a_registered_detector_gets_a_flag_a_models_line_and_reaches_the_report(
                  str(tmp_path / "absent.bin"), "--out", str(tmp_path / "out2"), "--no-progress"])
     assert code == 2  # weights the user named must load
     assert "no weights at" in capsys.readouterr().err
+
+
+# --- what a service needs from a shared inspector ----------------------------------------------
+
+
+def test_a_still_image_and_decoded_segments_are_scans_of_their_own(tmp_path):
+    from liveinspect.media import load_image
+    from liveinspect.media.segment import Frame, Segment
+
+    batches: list[tuple[str, int]] = []
+    policy = load_policy()
+    inspector = Inspector([Counter()], text_analyzer=TextAnalyzer(policy=policy), policy=policy,
+                          options=ScanOptions(progress=False),
+                          on_batch=lambda name, size, seconds: batches.append((name, size)))
+    image = load_image(DEMO / "cover.png")
+    with inspector:
+        still = inspector.inspect_still(image, broadcast=Broadcast(source="", title="全网第一"))
+        frames = [Frame(index=i, t=float(i), image=image) for i in range(3)]
+        clip = inspector.inspect_segments([Segment(index=0, t0=0.0, t1=3.0, frames=frames)])
+        assert inspector.queue_depths() == {"counter": 0}
+    assert still.report.media.state == "none" and "cover" in still.evidence.stills
+    assert any(f.modality is Modality.title for f in still.report.findings)
+    assert clip.report.media.state == "complete" and clip.report.media.frames == 3
+    assert next(s for s in clip.report.analyzers if s.name == "counter").details["counted"] == 3
+    assert batches and all(name == "counter" for name, _ in batches)
+    assert sum(size for _, size in batches) == 3  # the still gave the counter no items
+
+
+def test_texts_checked_per_item_in_one_batch():
+    with small_inspector() as inspector:
+        per_item = inspector.check_texts_each([
+            TextItem(modality=Modality.title, text="全网第一"),
+            TextItem(modality=Modality.title, text="欢迎来到直播间"),
+            TextItem(modality=Modality.title, text="全网第一"),
+        ])
+    assert [len(findings) for findings in per_item] == [len(per_item[0]), 0, len(per_item[0])]
+    assert per_item[0] and all(f.severity and f.articles for f in per_item[0])
+
+
+def test_options_per_scan(tmp_path):
+    video = make_video(tmp_path / "v.mp4", seconds=4, fps=5)
+    with small_inspector(Counter(), window_s=1.0) as inspector:
+        short = inspector.scan(Broadcast(source=str(video)),
+                               options=ScanOptions(progress=False, window_s=2.0, max_duration=2.0))
+        whole = inspector.scan(Broadcast(source=str(video)))
+    assert short.report.media.segments == 1 and short.report.media.duration_s == 2.0
+    assert whole.report.media.segments >= 4 and whole.report.media.duration_s >= 4.0  # the inspector's

@@ -17,6 +17,7 @@ from typing import Any
 from collections.abc import Callable, Iterable, Sequence
 
 BatchFn = Callable[[Sequence[Any]], Sequence[Any]]
+BatchObserver = Callable[[int, float], None]
 
 _STOP = object()
 
@@ -29,10 +30,12 @@ class TimedFuture(Future):
 
 class Batcher:
     def __init__(self, fn: BatchFn, *, max_batch_size: int = 8, max_wait_s: float = 0.01,
-                 name: str = "batcher") -> None:
+                 name: str = "batcher", on_batch: BatchObserver | None = None) -> None:
+        """`on_batch(size, seconds)` is told of every batch that ran (metrics: batch sizes, latency)."""
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be >= 1")
         self._fn = fn
+        self._on_batch = on_batch
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
         self._queue: queue.Queue = queue.Queue()
@@ -48,6 +51,11 @@ class Batcher:
         future = TimedFuture()
         self._queue.put((item, future))
         return future
+
+    @property
+    def pending(self) -> int:
+        """Items waiting for a batch (a queue-depth gauge)."""
+        return self._queue.qsize()
 
     def map(self, items: Iterable[Any]) -> list[Any]:
         """Submit all items, wait for all outputs, return them in order."""
@@ -111,7 +119,10 @@ class Batcher:
             raise RuntimeError(f"batch function returned {len(outputs)} outputs for {len(items)} items")
         self.batches_run += 1
         self.items_run += len(items)
-        share = (time.perf_counter() - started) / len(items)
+        seconds = time.perf_counter() - started
+        if self._on_batch is not None:
+            self._on_batch(len(items), seconds)
+        share = seconds / len(items)
         for (_, future), output in zip(batch, outputs, strict=True):
             future.compute_s = share
             future.set_result(output)

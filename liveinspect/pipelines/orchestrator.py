@@ -81,7 +81,9 @@ class Inspector:
 
     def __init__(self, analyzers: Sequence[Analyzer], *, text_analyzer: Any, policy: Any,
                  skipped: Sequence[AnalyzerStatus] = (), options: ScanOptions | None = None,
-                 product_options: Mapping[str, Any] | None = None):
+                 product_options: Mapping[str, Any] | None = None,
+                 on_batch: Callable[[str, int, float], None] | None = None):
+        """`on_batch(analyzer, size, seconds)` is told of every model batch, whoever's items it held."""
         self.options = options or ScanOptions()
         self.policy = policy
         self.text_analyzer = text_analyzer
@@ -96,8 +98,10 @@ class Inspector:
             else:
                 self.analyzers.append(analyzer)
         self._batchers = {
-            a.name: Batcher(a.forward, max_batch_size=a.batch_size,
-                            max_wait_s=self.options.max_wait_s, name=f"batch-{a.name}")
+            a.name: Batcher(a.forward, max_batch_size=a.batch_size, max_wait_s=self.options.max_wait_s,
+                            name=f"batch-{a.name}",
+                            on_batch=None if on_batch is None else
+                            (lambda size, seconds, name=a.name: on_batch(name, size, seconds)))
             for a in self.analyzers
         }
         self._scan_numbers = itertools.count(1)
@@ -116,14 +120,37 @@ class Inspector:
     # -- public entry points -------------------------------------------------
 
     def scan(self, broadcast: Broadcast, *, on_findings: FindingsCallback | None = None,
-             on_progress: ProgressCallback | None = None,
-             stop: threading.Event | None = None) -> ScanResult:
+             on_progress: ProgressCallback | None = None, stop: threading.Event | None = None,
+             options: ScanOptions | None = None) -> ScanResult:
         """Scan one broadcast. `on_findings` gets findings as they are made, `on_progress` the media
         seconds inspected after each segment; setting `stop` ends the scan after the segment in
-        hand, and the report keeps everything found so far (media state "stopped")."""
+        hand, and the report keeps everything found so far (media state "stopped"). `options`
+        replaces the inspector's for this scan (window, frame rate, duration bound); the batching
+        latency (`max_wait_s`) is the inspector's, since its batchers are shared."""
+        return _Scan(self, broadcast, self._new_stream_id(), on_findings, on_progress, stop,
+                     options=options).run()
+
+    def inspect_still(self, image: Any, *, modality: Modality = Modality.cover,
+                      broadcast: Broadcast | None = None) -> ScanResult:
+        """Inspect one decoded RGB image (an uploaded cover or frame) as a scan of its own; its items
+        share batches with every running scan's."""
+        name = "cover" if modality is Modality.cover else "frame"
+        return _Scan(self, broadcast or Broadcast(source=""), self._new_stream_id(), None, None, None,
+                     still=StillImage(image=image, modality=modality, name=name)).run()
+
+    def inspect_segments(self, segments: Iterable[Segment], *, broadcast: Broadcast | None = None,
+                         on_findings: FindingsCallback | None = None) -> ScanResult:
+        """Scan media the caller decoded already (an uploaded audio clip) as one stream."""
+        return _Scan(self, broadcast or Broadcast(source=""), self._new_stream_id(), on_findings, None,
+                     None, segments=segments).run()
+
+    def _new_stream_id(self) -> str:
         with self._numbers_lock:
-            stream_id = f"scan-{next(self._scan_numbers)}"
-        return _Scan(self, broadcast, stream_id, on_findings, on_progress, stop).run()
+            return f"scan-{next(self._scan_numbers)}"
+
+    def queue_depths(self) -> dict[str, int]:
+        """Items waiting for each analyzer's next batch, from every scan and request."""
+        return {name: batcher.pending for name, batcher in self._batchers.items()}
 
     def scan_many(self, broadcasts: Iterable[Broadcast], *, max_streams: int = 4) -> list[ScanResult]:
         """Scan several broadcasts concurrently; their items share the analyzers' batches."""
@@ -133,7 +160,12 @@ class Inspector:
 
     def check_texts(self, items: Sequence[TextItem]) -> list[Finding]:
         """Graded findings in texts (titles, comments, captions), outside any scan."""
-        return [self.policy.grade(f) for f in self.text_analyzer.observe(items)]
+        return [finding for per_item in self.check_texts_each(items) for finding in per_item]
+
+    def check_texts_each(self, items: Sequence[TextItem]) -> list[list[Finding]]:
+        """`check_texts`, one list per item (one classifier batch over all of them)."""
+        return [[self.policy.grade(f) for f in per_item]
+                for per_item in self.text_analyzer.observe_each(items)]
 
     def text_status(self) -> AnalyzerStatus:
         return AnalyzerStatus(name="text", state="ran", model=self.text_analyzer.model_name,
@@ -159,10 +191,14 @@ class _Scan:
 
     def __init__(self, inspector: Inspector, broadcast: Broadcast, stream_id: str,
                  on_findings: FindingsCallback | None, on_progress: ProgressCallback | None,
-                 stop: threading.Event | None) -> None:
+                 stop: threading.Event | None, *, options: ScanOptions | None = None,
+                 still: StillImage | None = None, segments: Iterable[Segment] | None = None) -> None:
+        """`still` and `segments` stand in for what the broadcast's cover and source would give."""
         self.inspector = inspector
         self.policy = inspector.policy
-        self.options = inspector.options
+        self.options = options or inspector.options
+        self.still = still
+        self.given_segments = segments
         self.broadcast = broadcast
         self.stream_id = stream_id
         self.on_findings = on_findings
@@ -234,60 +270,73 @@ class _Scan:
         self._add_texts(items)
 
     def _inspect_cover(self) -> None:
-        if not self.broadcast.cover:
-            return
-        from liveinspect.media import load_image
-
         started = time.perf_counter()
-        try:
-            image = load_image(self.broadcast.cover)
-        except MediaError as error:
-            self.problems.append(AnalyzerStatus(name="cover", state="failed", reason=str(error)))
+        still = self.still or self._load_cover()
+        if still is None:
             return
-        self.evidence.keep_still("cover", image)
-        still = StillImage(image=image, modality=Modality.cover, name="cover")
+        self.evidence.keep_still(still.name, still.image)
         for analyzer in list(self.active):
             stream = self.streams[analyzer.name]
             self._absorb(analyzer, lambda a=analyzer, st=stream: self._run_items(
                 a, a.preprocess_image(still, st)), frames={})
         self.timings["cover_s"] = round(time.perf_counter() - started, 3)
 
-    def _inspect_media(self) -> MediaStatus:
-        if not self.broadcast.source:
-            return MediaStatus(state="none")
-        from liveinspect.media import iter_segments, probe
+    def _load_cover(self) -> StillImage | None:
+        if not self.broadcast.cover:
+            return None
+        from liveinspect.media import load_image
 
+        try:
+            image = load_image(self.broadcast.cover)
+        except MediaError as error:
+            self.problems.append(AnalyzerStatus(name="cover", state="failed", reason=str(error)))
+            return None
+        return StillImage(image=image, modality=Modality.cover, name="cover")
+
+    def _inspect_media(self) -> MediaStatus:
+        if self.given_segments is None and not self.broadcast.source:
+            return MediaStatus(state="none")
         started = time.perf_counter()
         status = MediaStatus(state="complete")
         try:
-            info = probe(self.broadcast.source)
-            total = info.duration if info.duration else None
-            if self.options.max_duration and total:
-                total = min(total, self.options.max_duration)
-            segments = iter_segments(self.broadcast.source, window_s=self.options.window_s,
-                                     fps=self.options.fps, stream_id=self.stream_id,
-                                     max_duration=self.options.max_duration)
-            # closing(): a stopped scan releases the decoder (and its network connection) at once.
-            with closing(segments), tqdm(total=round(total, 1) if total else None, unit="s", desc="scan",
-                                         disable=not self.options.progress, leave=False) as bar:
-                for segment in segments:
-                    self._inspect_segment(segment)
-                    status.segments += 1
-                    status.frames += len(segment.frames)
-                    status.duration_s = segment.t1
-                    bar.update(round(segment.duration, 1))
-                    if self.on_progress:
-                        self.on_progress(segment.t1)
-                    if self.stop is not None and self.stop.is_set():
-                        status.state, status.stopped_at = "stopped", segment.t1
-                        status.message = "stopped by the caller"
-                        break
+            if self.given_segments is not None:
+                self._read(self.given_segments, status, total=None)
+            else:
+                from liveinspect.media import iter_segments, probe
+
+                info = probe(self.broadcast.source)
+                total = info.duration if info.duration else None
+                if self.options.max_duration and total:
+                    total = min(total, self.options.max_duration)
+                segments = iter_segments(self.broadcast.source, window_s=self.options.window_s,
+                                         fps=self.options.fps, stream_id=self.stream_id,
+                                         max_duration=self.options.max_duration)
+                # closing(): a stopped scan releases the decoder (and its network connection) at once.
+                with closing(segments):
+                    self._read(segments, status, total)
         except MediaError as error:
             status.state = "partial" if status.segments else "failed"
             status.message = str(error)
             status.stopped_at = error.stopped_at if error.stopped_at is not None else status.duration_s
         self.timings["media_s"] = round(time.perf_counter() - started, 3)
         return status
+
+    def _read(self, segments: Iterable[Segment], status: MediaStatus, total: float | None) -> None:
+        """Inspect segments in order until they end or the caller sets `stop`."""
+        with tqdm(total=round(total, 1) if total else None, unit="s", desc="scan",
+                  disable=not self.options.progress, leave=False) as bar:
+            for segment in segments:
+                self._inspect_segment(segment)
+                status.segments += 1
+                status.frames += len(segment.frames)
+                status.duration_s = segment.t1
+                bar.update(round(segment.duration, 1))
+                if self.on_progress:
+                    self.on_progress(segment.t1)
+                if self.stop is not None and self.stop.is_set():
+                    status.state, status.stopped_at = "stopped", segment.t1
+                    status.message = "stopped by the caller"
+                    return
 
     def _inspect_segment(self, segment: Segment) -> None:
         frames = {frame.index: frame.image for frame in segment.frames}
