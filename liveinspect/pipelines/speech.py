@@ -34,6 +34,8 @@ class SpeechOptions:
                                   help="force the spoken language (e.g. zh); default: detected per chunk")
     device: str | None = option(None, flag="--device",
                                 help="cuda, cuda:1 or cpu for speech (default: cuda when present)")
+    max_batch: int | None = option(None, help="at most this many speech chunks per Whisper batch "
+                                              "(default: what fits the device)")
     transcribe: TranscribeOptions = TranscribeOptions()  # decoding options, for library users
 
 
@@ -104,7 +106,9 @@ class SpeechAnalyzer(Analyzer):
 
     @property  # type: ignore[override]
     def batch_size(self) -> int:
-        return self.transcriber.batch_size
+        """The chunks decoded together: what fits the device (the transcriber's), at most `max_batch`."""
+        size = self.transcriber.batch_size
+        return min(size, self.options.max_batch) if self.options.max_batch else size
 
     def preprocess(self, segment: Segment, stream: StreamState) -> list[SpeechChunk]:
         if segment.audio is None or len(segment.audio) == 0:
