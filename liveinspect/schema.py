@@ -16,8 +16,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # 1.1: AnalyzerStatus.details; 1.2: MediaStatus state "stopped", AnalyzerStatus failed_items/errors,
-# a "text" status in every report
-SCHEMA_VERSION = "1.2"
+# a "text" status in every report; 1.3: Product.category is a ProductCategory (old free text mapped,
+# kept in category_label), Product functions/indications/registration/aliases/t_start/t_end,
+# Evidence decided_by/rule/product/product_category
+SCHEMA_VERSION = "1.3"
 
 
 class FindingKind(StrEnum):
@@ -127,6 +129,13 @@ class Evidence(_Model):
     thumbnail: str | None = None  # path relative to the report folder
     matched_term: str | None = None  # the lexicon entry or prompt that matched
     category: str | None = None  # e.g. negative-list category id
+    # Which source of evidence decided the finding: "lexicon", "ngram", "encoder", "ngram+encoder"
+    # (the combined classifier), "category_rule"; and the rule that applied, if any (e.g.
+    # "product_rules:health_food:beyond_approved:blood_pressure", "product_rules:strict").
+    decided_by: str | None = None
+    rule: str | None = None
+    product: str | None = None  # the product the text was read as being about
+    product_category: str | None = None  # its ProductCategory
 
 
 class Finding(_Model):
@@ -157,11 +166,84 @@ class TextItem(_Model):
     words: list[tuple[str, float, float]] | None = None  # word timings, speech only
 
 
+class ProductCategory(StrEnum):
+    """What is sold decides which claims are lawful (policy/product_rules.yaml)."""
+
+    ordinary_food = "ordinary_food"
+    health_food = "health_food"  # registered 保健食品 ("blue hat"): its approved functions only
+    cosmetic = "cosmetic"  # ordinary cosmetic
+    special_cosmetic = "special_cosmetic"  # special-use cosmetic: its registered efficacy
+    drug_otc = "drug_otc"
+    drug_prescription = "drug_prescription"
+    medical_device = "medical_device"
+    alcohol = "alcohol"
+    tobacco = "tobacco"
+    financial = "financial"
+    other = "other"
+
+
+# Free-text categories that product lists used before ProductCategory, and common synonyms.
+_CATEGORY_WORDS = {
+    ProductCategory.ordinary_food: ("food", "foods", "食品", "普通食品", "农产品", "零食", "饮料", "snack",
+                                    "snacks", "drink", "drinks", "beverage", "grocery", "groceries"),
+    ProductCategory.health_food: ("保健食品", "保健品", "蓝帽子", "health food", "health_food",
+                                  "dietary supplement", "supplement", "supplements"),
+    ProductCategory.cosmetic: ("cosmetics", "cosmetic", "化妆品", "普通化妆品", "护肤品", "彩妆", "skincare",
+                               "skin care", "makeup", "beauty"),
+    ProductCategory.special_cosmetic: ("特殊化妆品", "特殊用途化妆品", "special cosmetic",
+                                       "special-use cosmetic", "special use cosmetic"),
+    ProductCategory.drug_otc: ("非处方药", "otc", "otc drug", "药品", "drug", "drugs", "medicine"),
+    ProductCategory.drug_prescription: ("处方药", "prescription drug", "prescription", "rx"),
+    ProductCategory.medical_device: ("医疗器械", "medical device", "medical devices"),
+    ProductCategory.alcohol: ("酒", "酒类", "白酒", "红酒", "啤酒", "alcohol", "wine", "liquor", "spirits",
+                              "beer"),
+    ProductCategory.tobacco: ("烟草", "香烟", "电子烟", "tobacco", "cigarettes", "e-cigarette", "vape"),
+    ProductCategory.financial: ("金融", "金融产品", "理财", "基金", "保险", "financial", "finance", "fund",
+                                "insurance", "investment"),
+    ProductCategory.other: ("其他", "other", "general", "日用品", "家居", "服饰", "clothing", "household",
+                            "electronics"),
+}
+_CATEGORY_BY_WORD = {word: category for category, words in _CATEGORY_WORDS.items() for word in words}
+
+
+def product_category(text: str) -> ProductCategory | None:
+    """The ProductCategory a free-text category names (an id, or a word such as "cosmetics",
+    "保健食品"), or None when it names none of them."""
+    key = " ".join(text.strip().casefold().replace("_", " ").split())
+    for candidate in (key, key.replace(" ", "_")):
+        if candidate in ProductCategory.__members__:
+            return ProductCategory(candidate)
+    return _CATEGORY_BY_WORD.get(key)
+
+
 class Product(_Model):
+    """A product on sale. `category` decides which claims about it are lawful; without one the text
+    check reads claims strictly (as for an ordinary product). A free-text category from an older
+    product list is mapped (`cosmetics` -> cosmetic) and kept in `category_label`; text that names
+    no category becomes `other`."""
+
     name: str
-    category: str | None = None
+    category: ProductCategory | None = None
     price: float | None = None
     description: str = ""
+    category_label: str | None = None  # the free text the category was read from
+    functions: list[str] = Field(default_factory=list)  # approved health-food / special-cosmetic functions
+    indications: list[str] = Field(default_factory=list)  # approved drug or device indications
+    registration: str | None = None  # registration or filing number (注册证号 / 备案号)
+    aliases: list[str] = Field(default_factory=list)  # other names the presenter uses for it
+    t_start: float | None = None  # broadcast seconds while it is presented, when known
+    t_end: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _free_text_category(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("category"), str):
+            text = data["category"]
+            category = product_category(text)
+            if category is None or category.value != text:
+                data = {**data, "category": (category or ProductCategory.other).value}
+                data.setdefault("category_label", text)
+        return data
 
 
 class Broadcast(_Model):

@@ -15,6 +15,7 @@ from liveinspect.errors import PolicyError
 from liveinspect.policy.labels import LabelPolicy
 from liveinspect.policy.models import ArticlesFile, ClaimsFile, LadderFile, NegativeListFile
 from liveinspect.policy.policy import Policy
+from liveinspect.policy.products import ProductRulesFile
 from liveinspect.policy.qr import QrRulesFile
 from liveinspect.policy.scenes import ScenePromptsFile
 
@@ -29,6 +30,7 @@ _FILES: dict[str, type[BaseModel]] = {
     "qr_rules": QrRulesFile,
     "scene_prompts": ScenePromptsFile,
     "aigc_labels": LabelPolicy,
+    "product_rules": ProductRulesFile,
 }
 
 POLICY_FILES = tuple(_FILES)
@@ -87,7 +89,7 @@ def _file_key(path: Path) -> tuple:
 def load_policy(articles: PathLike | None = None, negative_list: PathLike | None = None,
                 claims: PathLike | None = None, ladder: PathLike | None = None,
                 qr_rules: PathLike | None = None, scene_prompts: PathLike | None = None,
-                aigc_labels: PathLike | None = None) -> Policy:
+                aigc_labels: PathLike | None = None, product_rules: PathLike | None = None) -> Policy:
     """Load and validate the policy; any file not given is the shipped default.
 
     Raises `PolicyError` naming the file and the field when a file is
@@ -97,7 +99,7 @@ def load_policy(articles: PathLike | None = None, negative_list: PathLike | None
     """
     given = {"articles": articles, "negative_list": negative_list, "claims": claims,
              "ladder": ladder, "qr_rules": qr_rules, "scene_prompts": scene_prompts,
-             "aigc_labels": aigc_labels}
+             "aigc_labels": aigc_labels, "product_rules": product_rules}
     paths = {name: Path(value) if value is not None else default_policy_path(name)
              for name, value in given.items()}
     key = tuple(_file_key(paths[name]) for name in _FILES)

@@ -19,6 +19,7 @@ from liveinspect.policy.models import (
     Variant,
 )
 from liveinspect.policy.labels import LabelPolicy
+from liveinspect.policy.products import ProductRulesFile
 from liveinspect.policy.qr import QrRulesFile
 from liveinspect.policy.scenes import ScenePromptsFile
 from liveinspect.schema import Action, Finding, FindingKind, Severity, Verdict
@@ -46,6 +47,7 @@ class Policy:
         self._qr_rules: QrRulesFile = files["qr_rules"]
         self._scene_prompts: ScenePromptsFile = files["scene_prompts"]
         self._aigc_labels: LabelPolicy = files["aigc_labels"]
+        self._product_rules: ProductRulesFile = files["product_rules"]
         self.version = version
         self.paths = dict(paths)
         self._article_by_ref = {a.ref: a for a in self._articles.articles}
@@ -199,6 +201,11 @@ class Policy:
     def aigc_labels(self) -> LabelPolicy:
         """Explicit AI-content label phrases and disclosure thresholds (the 2025 labeling rules)."""
         return self._aigc_labels
+
+    @property
+    def product_rules(self) -> ProductRulesFile:
+        """Claim legality by product category and the classifier thresholds per kind."""
+        return self._product_rules
 
     @property
     def lexicons(self) -> list[Lexicon]:

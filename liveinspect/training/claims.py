@@ -83,3 +83,85 @@ def train_claims(data: str | Path, out: str | Path, config: TrainConfig = DEFAUL
     if onnx:
         trained.export_onnx(Path(out) / "model.onnx")
     return ClaimsTrainingResult(trained, card_path, metrics)
+
+
+# --- the encoder head ------------------------------------------------------------------
+
+
+def fit_linear_head(vectors: np.ndarray, labels: np.ndarray, num_labels: int, *, l2: float = 1e-3,
+                    steps: int = 600, learning_rate: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression on fixed vectors: full-batch gradient descent with Nesterov
+    momentum in float64, a fixed number of steps. Deterministic (no sampling, no threads' order),
+    so the same vectors give the same head."""
+    x = np.asarray(vectors, dtype=np.float64)
+    y = np.eye(num_labels)[np.asarray(labels)]
+    weight = np.zeros((x.shape[1], num_labels))
+    bias = np.zeros(num_labels)
+    velocity_w, velocity_b = np.zeros_like(weight), np.zeros_like(bias)
+    momentum = 0.9
+    for _ in range(steps):
+        look_w, look_b = weight + momentum * velocity_w, bias + momentum * velocity_b
+        probabilities = softmax(x @ look_w + look_b)
+        error = (probabilities - y) / len(x)
+        grad_w = x.T @ error + l2 * look_w
+        grad_b = error.sum(axis=0)
+        velocity_w = momentum * velocity_w - learning_rate * grad_w
+        velocity_b = momentum * velocity_b - learning_rate * grad_b
+        weight, bias = weight + velocity_w, bias + velocity_b
+    return weight.astype(np.float32), bias.astype(np.float32)
+
+
+def train_claims_encoder(data: str | Path, out: str | Path, *, seed: int = 0, val_fraction: float = 0.15,
+                         l2: float = 1e-3, steps: int = 600, text_column: str = "text",
+                         label_column: str = "label", encoder=None):
+    """Train the linear head over frozen multilingual-e5 vectors (`models.claims.e5_head`), calibrate
+    its temperature on a stratified validation share, save it; returns (classifier, metrics).
+
+    The vectors are rounded to 1e-4 before fitting, so the head does not depend on the last bits
+    ONNX Runtime's thread scheduling can change."""
+    from liveinspect.models.claims.e5_head import EncoderClaimClassifier
+    from liveinspect.models.claims.encoder import E5Encoder
+
+    dataset = load_local_dataset(data)
+    if text_column not in dataset.column_names:
+        raise LiveInspectError(f"{data} has no {text_column!r} column (columns: {dataset.column_names})")
+    texts = [str(t) for t in dataset[text_column]]
+    labels, names = label_ids(dataset, label_column, CLASSIFIER_LABELS)
+    labels = np.asarray(labels)
+    encoder = encoder or E5Encoder()
+    vectors = np.round(np.concatenate([encoder.encode(texts[i:i + 256]).vectors
+                                       for i in range(0, len(texts), 256)]), 4)
+    train_rows, val_rows = stratified_split(labels.tolist(), val_fraction, seed)
+    # e5 vectors crowd into a narrow cone (unrelated sentences still have cosine ~0.8), so the head
+    # is fitted on standardized vectors; the scaling is folded into the saved weight and bias, which
+    # keeps the head linear in the raw vector (and its per-token evidence exact).
+    mean = vectors[train_rows].mean(axis=0)
+    scale = vectors[train_rows].std(axis=0) + 1e-6
+    weight, bias = fit_linear_head((vectors[train_rows] - mean) / scale, labels[train_rows], len(names),
+                                   l2=l2, steps=steps)
+    folded = (weight / scale[:, None]).astype(np.float32)
+    bias = (bias - (mean / scale) @ weight).astype(np.float32)
+    classifier = EncoderClaimClassifier(encoder, folded, bias, names)
+    metrics: dict = {}
+    if val_rows:
+        logits = classifier.logits_of_vectors(vectors[val_rows]).astype(np.float64)
+        y_val = labels[val_rows]
+        classifier.temperature = fit_temperature(logits, y_val)
+        report = precision_recall_f1(y_val, logits.argmax(axis=1), names)
+        metrics["validation"] = {
+            "rows": len(val_rows), "accuracy": report["accuracy"], "macro_f1": report["macro"]["f1"],
+            "ece_before_temperature": expected_calibration_error(softmax(logits), y_val),
+            "ece_after_temperature": expected_calibration_error(softmax(logits / classifier.temperature),
+                                                                y_val),
+            "temperature": classifier.temperature}
+    card_path = classifier.save(
+        out,
+        data={"path": str(data), "kind": dataset_kind(data), "sha256": data_sha256(data),
+              "rows": len(texts), "train_rows": len(train_rows), "val_rows": len(val_rows),
+              "val_fraction": val_fraction, "columns": {"text": text_column, "label": label_column},
+              "label_counts": {n: int(np.sum(labels == i)) for i, n in enumerate(names)}},
+        metrics=metrics,
+        training={"seed": seed, "l2": l2, "steps": steps, "optimizer": "full-batch Nesterov GD",
+                  "encoder_precision": encoder.options.precision, "vector_rounding": 1e-4,
+                  "standardized": True})
+    return EncoderClaimClassifier.load(out, encoder=encoder), metrics, card_path
