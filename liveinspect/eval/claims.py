@@ -129,7 +129,8 @@ def analyzer_outputs(name: str, analyzer: TextAnalyzer, rows: ClaimRows, labels:
             withdrawn[entry.rule.split(":")[1]] += 1
         if context.withdrawn and label == COMPLIANT:
             decided["category_rule (withdrew every finding)"] += 1
-    evidence = {"decided_by": dict(decided.most_common()), "rules_on_kept_findings": dict(rules.most_common()),
+    evidence = {"decided_by": dict(decided.most_common()),
+                "rules_on_kept_findings": dict(rules.most_common()),
                 "withdrawn_by_category_rules": dict(withdrawn.most_common())}
     return SystemOutputs(name, np.asarray(predictions), detection_scores=np.asarray(scores)), evidence
 
@@ -184,7 +185,7 @@ def _summary(y: np.ndarray, predictions: np.ndarray, labels: Sequence[str], n_re
             "binary": _binary(y, predictions, compliant, n_resamples, seed)}
 
 
-def evaluate_claims(rows: ClaimRows | Sequence[str], *args, ngram: ClaimClassifier | None = None,
+def evaluate_claims(rows: ClaimRows | Sequence[str], *args: object, ngram: ClaimClassifier | None = None,
                     encoder: ClaimClassifier | None = None, threshold: float | None = None,
                     n_resamples: int = 1000, seed: int = 0, progress: bool = True) -> dict:
     """Metrics of every system (see the module docstring), per language, and their worst errors.
@@ -222,7 +223,7 @@ def evaluate_claims(rows: ClaimRows | Sequence[str], *args, ngram: ClaimClassifi
     results = {"task": "claims", "labels": labels, "rows": len(rows.texts),
                "classifier": None if classifier is None else {"name": classifier.name,
                                                               "version": classifier.version},
-               "classifier_threshold": threshold if threshold is not None else "per kind (product_rules.yaml)",
+               "classifier_threshold": "per kind (product_rules.yaml)" if threshold is None else threshold,
                "languages": dict(Counter(rows.langs)), "systems": {}}
     langs = np.asarray(rows.langs)
     for outputs, evidence in systems:
