@@ -94,7 +94,7 @@ def test_head_training_learns_a_separable_task():
     groups = [f"s{i % 40}" for i in range(n)]
     data = FeatureSet(x=x, margin=np.zeros(n, np.float32), label=label, generator=["g"] * n,
                       condition=["clean"] * n, group=groups, source=[""] * n)
-    head, log = train_voice_head(data, epochs=200, seed=0)
+    head, log = train_voice_head(data, epochs=200, seed=0, target_fpr=None)
     test = rng.normal(0, 1, (200, 240)).astype(np.float32)
     truth = np.array([0, 1] * 100)
     test[:, :6] += truth[:, None] * 2.0
@@ -116,3 +116,19 @@ def test_reencode_keeps_length_and_alignment(codec, kbps):
     narrow = bandlimit(audio, 8000)
     spectrum = np.abs(np.fft.rfft(narrow))
     assert spectrum[len(spectrum) * 5 // 8:].sum() < 0.02 * spectrum.sum()  # nothing left above ~5 kHz
+
+
+def test_operating_point_flags_no_held_out_real_clip():
+    rng = np.random.default_rng(1)
+    n = 400
+    label = np.array([0, 1] * (n // 2))
+    x = rng.normal(0, 1, (n, 240)).astype(np.float32)
+    x[:, :6] += label[:, None] * 1.0  # overlapping classes: the default threshold would flag real rows
+    data = FeatureSet(x=x, margin=np.zeros(n, np.float32), label=label, generator=["g"] * n,
+                      condition=["clean"] * n, group=[f"s{i}" for i in range(n)],
+                      source=[f"c{i}" for i in range(n)])
+    loose, _ = train_voice_head(data, seed=0, target_fpr=None)
+    strict, log = train_voice_head(data, seed=0, target_fpr=0.0)
+    assert log.threshold_shift > 0
+    real = x[label == 0]
+    assert np.mean(strict.probability(real) >= 0.5) < np.mean(loose.probability(real) >= 0.5)

@@ -119,7 +119,7 @@ def train_voice_head(train: FeatureSet, *, hidden: int = 32, epochs: int = 300, 
     rng = np.random.default_rng(seed)
     # Held out for early stopping and temperature: 15% of the clips of each class (a clip's augmented
     # copies stay on one side), so both classes are in it however few speakers there are.
-    clips = train.source if train.source else train.group
+    clips = train.source if len(set(train.source)) > 1 else train.group
     calibrate = np.zeros(len(train.label), bool)
     for label in (0, 1):
         names = sorted({c for c, y in zip(clips, train.label, strict=True) if y == label})
