@@ -25,6 +25,7 @@ from liveinspect.pipelines.text import CLASSIFIER_LABELS, ClaimClassifier, TextA
 from liveinspect.schema import FindingKind
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "liveinspect" / "data" / "claims"
+N_LABELS = len(CLASSIFIER_LABELS)
 NEAR_MISSES = {"这款面霜很滋润": "compliant", "三天祛斑": "false_efficacy",
                "第一次下单的朋友": "compliant", "全网第一": "absolute_term"}
 
@@ -59,7 +60,7 @@ def test_ngram_classifier_satisfies_protocol_and_round_trips(tmp_path: Path) -> 
     assert isinstance(classifier, ClaimClassifier)
     texts = ["三天祛斑", "add me on WeChat", ""]
     probabilities = classifier.predict_proba(texts)
-    assert probabilities.shape == (3, 7) and np.allclose(probabilities.sum(axis=1), 1.0)
+    assert probabilities.shape == (3, N_LABELS) and np.allclose(probabilities.sum(axis=1), 1.0)
     classifier.save(tmp_path, data={"path": "x"}, metrics={"validation": {"macro_f1": 0.5}})
     restored = NgramClaimClassifier.load(tmp_path)
     assert restored.labels == CLASSIFIER_LABELS and restored.temperature == pytest.approx(1.7)
@@ -68,7 +69,7 @@ def test_ngram_classifier_satisfies_protocol_and_round_trips(tmp_path: Path) -> 
     assert card["task"] == "claims" and card["architecture"]["featurizer"]["buckets"] == 1 << 10
     assert restored.version == card["weights"]["sha256"][:12]
     assert load_claim_classifier(tmp_path).version == restored.version
-    assert classifier.predict_proba([]).shape == (0, 7)
+    assert classifier.predict_proba([]).shape == (0, N_LABELS)
 
 
 def test_onnx_export_matches_pytorch(tmp_path: Path, shipped: NgramClaimClassifier) -> None:
@@ -100,7 +101,7 @@ def test_onnx_export_of_other_weights_is_refused(tmp_path: Path) -> None:
     classifier = NgramClaimClassifier.new(CLASSIFIER_LABELS, NgramFeaturizer(buckets=1 << 8))
     classifier.save(tmp_path, data={"path": "x"}, metrics={})
     NgramClaimClassifier.load(tmp_path).export_onnx(tmp_path / "model.onnx")
-    assert OnnxNgramClaimClassifier(tmp_path).predict_proba(["x"]).shape == (1, 7)
+    assert OnnxNgramClaimClassifier(tmp_path).predict_proba(["x"]).shape == (1, N_LABELS)
     torch.nn.init.normal_(classifier.model.table.weight)
     classifier.save(tmp_path, data={"path": "x"}, metrics={})  # new weights, old model.onnx
     with pytest.raises(CheckpointError, match="exported from other weights"):
@@ -169,7 +170,7 @@ def test_transformer_classifier_from_a_local_tiny_bert(tmp_path: Path) -> None:
     tokens = classifier.tokenizer.tokenize("三天祛斑 add me")
     assert tokens[:4] == ["三", "天", "祛", "斑"] and "[UNK]" not in tokens
     probabilities = classifier.predict_proba(["三天祛斑", "add me on WeChat", "这款面霜很滋润，适合干皮"])
-    assert probabilities.shape == (3, 7) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert probabilities.shape == (3, N_LABELS) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     # the analyzer accepts it like any other classifier
     TextAnalyzer(classifier=classifier).analyze_text("三天祛斑")
 

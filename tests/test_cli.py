@@ -45,7 +45,7 @@ def test_text_modality_and_lexicon_only(monkeypatch, capsys):
     assert rows[0]["modality"] == "speech" and finding["modality"] == "speech"
     assert finding["model"] == "lexicon"
     _, rows = run_text(monkeypatch, capsys, ["三天祛斑"])
-    assert "claims-ngram" in rows[0]["findings"][0]["model"]
+    assert "claims-combined" in rows[0]["findings"][0]["model"]  # n-gram + encoder by default
 
 
 def test_text_missing_file_is_exit_2(capsys, tmp_path):
