@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from registry_guard import analyzer_modules
+
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "synthetic_media.ipynb"
 
 
@@ -15,8 +17,9 @@ def test_synthetic_media_notebook_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     cells = [c for c in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
     namespace: dict = {}
-    for number, cell in enumerate(cells, start=1):
-        exec(compile("".join(cell["source"]), f"{NOTEBOOK.name}[code cell {number}]", "exec"), namespace)
+    with analyzer_modules("voice"):
+        for number, cell in enumerate(cells, start=1):
+            exec(compile("".join(cell["source"]), f"{NOTEBOOK.name}[code cell {number}]", "exec"), namespace)
     printed = capsys.readouterr().out
     assert "held-out" in printed and "piper" in printed and "opus_24k" in printed
     results = namespace["results"]

@@ -13,13 +13,19 @@ from liveinspect.media.audio_cues import morse_tone
 from liveinspect.media.segment import Segment
 from liveinspect.pipelines.disclosure import assess_broadcast
 from liveinspect.pipelines.vad import VoiceActivity
-from liveinspect.pipelines.voice import VoiceAnalyzer, VoiceOptions, group_stretches
 from liveinspect.schema import Broadcast, FindingKind
+from registry_guard import analyzer_modules
 
 SR = 16_000
 
 
-def _run(analyzer: VoiceAnalyzer, segment: Segment):
+@pytest.fixture(scope="module")
+def voice():
+    with analyzer_modules("voice") as (module,):
+        yield module
+
+
+def _run(analyzer, segment: Segment):
     stream = analyzer.open_stream("0")
     items = analyzer.preprocess(segment, stream)
     for start in range(0, len(items), analyzer.batch_size):
@@ -44,9 +50,9 @@ def espeak_segment(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_baseline_flags_espeak_with_broadcast_times(espeak_segment, tmp_path):
+def test_baseline_flags_espeak_with_broadcast_times(voice, espeak_segment, tmp_path):
     segment, speech_s = espeak_segment
-    analyzer = VoiceAnalyzer(VoiceOptions(head="none"))
+    analyzer = voice.VoiceAnalyzer(voice.VoiceOptions(head="none"))
     assert analyzer.unavailable_reason() is None
     items, out = _run(analyzer, segment)
     windows = [i for i in items if i.samples is not None]
@@ -85,19 +91,19 @@ def _tagged_file(path):
         out.mux(stream.encode(None))
 
 
-def test_stretches_group_across_segments_and_average_logits():
+def test_stretches_group_across_segments_and_average_logits(voice):
     windows = [(0.0, 4.0, (0.0, 9.0), 0.9, -3.0), (5.0, 9.0, (0.0, 9.0), 0.6, -1.0),
                (10.0, 14.0, (10.0, 14.5), 0.99, -6.0),  # next segment, 1 s later: same stretch
                (40.0, 44.0, (40.0, 44.0), 0.1, 4.0)]
-    stretches = group_stretches(windows, gap_s=1.5)
+    stretches = voice.group_stretches(windows, gap_s=1.5)
     spans = [(s["t_start"], s["t_end"], len(s["windows"])) for s in stretches]
     assert spans == [(0.0, 14.5, 3), (40.0, 44.0, 1)]
     logits = np.log(np.array([0.9, 0.6, 0.99]) / (1 - np.array([0.9, 0.6, 0.99])))
     assert stretches[0]["score"] == pytest.approx(1 / (1 + np.exp(-logits.mean())), rel=1e-5)
 
 
-def test_silence_gives_no_items():
-    analyzer = VoiceAnalyzer(VoiceOptions(head="none"))
+def test_silence_gives_no_items(voice):
+    analyzer = voice.VoiceAnalyzer(voice.VoiceOptions(head="none"))
     segment = Segment(index=0, t0=0.0, t1=5.0, audio=np.zeros(5 * SR, np.float32))
     segment.products["speech_regions"] = VoiceActivity.of(segment.audio)
     items, out = _run(analyzer, segment)
