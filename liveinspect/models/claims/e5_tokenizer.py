@@ -109,7 +109,8 @@ class UnigramTokenizer:
         normalized, origin = self._normalized(text)
         ids, starts, ends = [self.bos], [0], [0]
         for piece, start, end in self._segment(normalized)[:self.max_tokens - 2]:
-            covered = [origin[k] for k in range(start, end) if origin[k] >= 0]
+            # A word's leading metaspace stands for the space before it: not part of the word.
+            covered = [origin[k] for k in range(start, end) if origin[k] >= 0 and normalized[k] != METASPACE]
             ids.append(piece)
             if covered:
                 starts.append(min(covered))
