@@ -37,7 +37,10 @@ def cmd_text(args: argparse.Namespace) -> int:
     threshold = Severity(args.fail_on).rank
     reached = False
     with _open_lines(args.file) as stream:
-        for result in run_text_command(stream, analyzer=analyzer, modality=args.modality):
+        # A file goes through the models 64 lines at a time; a person typing gets each line at once.
+        batch_lines = 1 if stream.isatty() else 64
+        for result in run_text_command(stream, analyzer=analyzer, modality=args.modality,
+                                       batch_lines=batch_lines):
             reached = reached or any(Severity(f["severity"]).rank >= threshold for f in result["findings"])
             print(json.dumps(result, ensure_ascii=False), flush=True)
     return EXIT_FINDINGS if reached else EXIT_CLEAN

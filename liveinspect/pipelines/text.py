@@ -269,6 +269,7 @@ class TextAnalyzer:
         # (item, finding index) -> the highest agreeing probability: a hit that spans
         # two sentences is boosted once, not twice.
         agreement: dict[tuple[int, int], float] = {}
+        pending: list[tuple[int, FindingKind, int, int, float, str | None]] = []
         for row, ((index, start, end), probs) in enumerate(zip(flat, probabilities, strict=True)):
             lexicon_findings = list(enumerate(findings_per_item[index]))
             for column, (label, probability) in enumerate(zip(self.classifier.labels, probs, strict=True)):
@@ -282,10 +283,24 @@ class TextAnalyzer:
                     agreement[index, n] = max(agreement.get((index, n), 0.0), float(probability))
                 if not agreeing:
                     decided = self._deciding_sources(sources, row, column, self.threshold(label))
-                    findings_per_item[index].append(
-                        self._classifier_finding(items[index], kind, start, end, float(probability), decided))
+                    pending.append((index, kind, start, end, float(probability), decided))
         for (index, n), probability in agreement.items():
             findings_per_item[index][n] = self._boosted(findings_per_item[index][n], probability)
+        spans = self._evidence_spans([(items[i].text[s:e], kind.value) for i, kind, s, e, _, _ in pending])
+        for (index, kind, start, end, probability, decided), span in zip(pending, spans, strict=True):
+            findings_per_item[index].append(
+                self._classifier_finding(items[index], kind, start, end, probability, decided, span))
+
+    def _evidence_spans(self, requests: list[tuple[str, str]]) -> list[tuple[int, int] | None]:
+        """The words that carry each (sentence, kind), from a classifier that can say (one batch
+        when it offers `evidence_spans`); None: quote the sentence."""
+        if not requests:
+            return []
+        batched = getattr(self.classifier, "evidence_spans", None)
+        if batched is not None:
+            return list(batched(requests))
+        single = getattr(self.classifier, "evidence_span", None)
+        return [single(text, label) if single else None for text, label in requests]
 
     @staticmethod
     def _deciding_sources(sources: dict[str, np.ndarray] | None, row: int, column: int,
@@ -298,13 +313,12 @@ class TextAnalyzer:
         return alone[0] if len(alone) == 1 else "+".join(sources)
 
     def _classifier_finding(self, item: TextItem, kind: FindingKind, start: int, end: int,
-                            probability: float, decided_by: str | None = None) -> Finding:
+                            probability: float, decided_by: str | None = None,
+                            span: tuple[int, int] | None = None) -> Finding:
+        """A sentence the classifier flags; `span` (within the sentence) narrows the quote to the
+        words that carry the kind."""
         name = self.classifier.name
         sentence = item.text[start:end]
-        span = None
-        explain = getattr(self.classifier, "evidence_span", None)
-        if explain is not None:
-            span = explain(sentence, kind.value)
         quoted_start, quoted_end = (start + span[0], start + span[1]) if span else (start, end)
         words = item.text[quoted_start:quoted_end]
         message = (f"The {name} classifier rates this sentence as {kind.value} ({probability:.2f}): "
@@ -443,21 +457,39 @@ def _parse_line(number: int, line: str, modality: Modality) -> TextItem:
 
 
 def run_text_command(lines: Iterable[str], policy: Policy | None = None, *,
-                     analyzer: TextAnalyzer | None = None,
-                     modality: Modality | str = Modality.title) -> Iterator[dict]:
+                     analyzer: TextAnalyzer | None = None, modality: Modality | str = Modality.title,
+                     products: Sequence[Product] = (), batch_lines: int = 1) -> Iterator[dict]:
     """For `liveinspect text`: one JSON-ready dict per input line.
 
     A line is plain text (checked as `modality`, a title by default) or a JSON TextItem object
     (`{"modality": "speech", "text": ..., "t_start": ...}`). Each result has
-    the line number, the text, its findings and the policy's verdict on them.
+    the line number, the text, its findings and the policy's verdict on them. `products`: the
+    products on sale (their categories decide which efficacy claims are lawful); the lines are
+    read as one broadcast. `batch_lines` lines go through the models together (a file: 64; an
+    interactive terminal: 1, so every line is answered at once).
     """
     analyzer = analyzer or TextAnalyzer(policy=policy)
+    context = analyzer.open_context(products)
+    batch: list[TextItem] = []
+    first = 1
+
+    def flush() -> Iterator[dict]:
+        for offset, (item, findings) in enumerate(zip(batch, analyzer.observe_each(batch, context=context),
+                                                      strict=True)):
+            graded = [analyzer.policy.grade(f) for f in findings]
+            yield {"line": first + offset, "text": item.text, "modality": item.modality.value,
+                   "findings": [f.model_dump(mode="json") for f in graded],
+                   "verdict": analyzer.policy.verdict(graded).model_dump(mode="json")}
+
     for number, line in enumerate(lines, start=1):
-        item = _parse_line(number, line, Modality(modality))
-        findings = analyzer.analyze([item])
-        yield {"line": number, "text": item.text, "modality": item.modality.value,
-               "findings": [f.model_dump(mode="json") for f in findings],
-               "verdict": analyzer.policy.verdict(findings).model_dump(mode="json")}
+        if not batch:
+            first = number
+        batch.append(_parse_line(number, line, Modality(modality)))
+        if len(batch) >= max(batch_lines, 1):
+            yield from flush()
+            batch = []
+    if batch:
+        yield from flush()
 
 
 __all__ = ["CLASSIFIER_LABELS", "ClaimClassifier", "TextAnalyzer", "TextOptions", "run_text_command"]

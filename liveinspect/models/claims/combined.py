@@ -50,6 +50,9 @@ class CombinedClaimClassifier:
     def evidence_span(self, text: str, label: str) -> tuple[int, int] | None:
         return self.encoder.evidence_span(text, label)
 
+    def evidence_spans(self, requests: Sequence[tuple[str, str]]) -> list[tuple[int, int] | None]:
+        return self.encoder.evidence_spans(requests)
+
 
 def load_combined_claim_classifier(ngram_dir=None, head_dir=None, *, backend=None,
                                    ngram_weight: float = 0.5) -> CombinedClaimClassifier:

@@ -123,14 +123,27 @@ class EncoderClaimClassifier:
         return out
 
     def evidence_span(self, text: str, label: str) -> tuple[int, int] | None:
-        """The [start, end) characters of `text` that carry `label`: the clause (split at commas,
-        semicolons and the like) the head rates highest for it, when that clause alone holds at
-        least half the sentence's probability; None when the sentence has one clause or none
-        stands out (the finding then quotes the whole sentence)."""
-        clauses = [(m.start(), m.end()) for m in _CLAUSE.finditer(text) if text[m.start():m.end()].strip()]
-        if len(clauses) < 2:
-            return None
-        column = self.labels.index(label)
-        whole, *parts = self.predict_proba([text, *(text[s:e] for s, e in clauses)])[:, column]
-        best = int(np.argmax(parts))
-        return clauses[best] if parts[best] >= 0.5 * whole else None
+        """The [start, end) characters of `text` that carry `label` (see `evidence_spans`)."""
+        return self.evidence_spans([(text, label)])[0]
+
+    def evidence_spans(self, requests: Sequence[tuple[str, str]]) -> list[tuple[int, int] | None]:
+        """Per (text, label): the clause (split at commas, semicolons and the like) the head rates
+        highest for the label, when that clause alone holds at least half the sentence's
+        probability; None when the text has one clause or none stands out (the finding then
+        quotes the whole sentence). All clauses go through the encoder in one batch."""
+        clauses = [[(m.start(), m.end()) for m in _CLAUSE.finditer(text) if text[m.start():m.end()].strip()]
+                   for text, _ in requests]
+        wanted = [i for i, c in enumerate(clauses) if len(c) >= 2]
+        texts = [t for i in wanted for t in (requests[i][0], *(requests[i][0][s:e] for s, e in clauses[i]))]
+        probabilities = self.predict_proba(texts) if texts else np.zeros((0, len(self.labels)))
+        spans: list[tuple[int, int] | None] = [None] * len(requests)
+        row = 0
+        for i in wanted:
+            text, label = requests[i]
+            column = self.labels.index(label)
+            count = len(clauses[i])
+            whole, parts = probabilities[row, column], probabilities[row + 1:row + 1 + count, column]
+            row += 1 + count
+            best = int(np.argmax(parts))
+            spans[i] = clauses[i][best] if parts[best] >= 0.5 * whole else None
+        return spans

@@ -81,6 +81,12 @@ class E5Encoder:
         self.version = self.source_sha256[:12]
         self.options = options
         self.batch_size = batch_size
+        from liveinspect.policy import load_policy
+        from liveinspect.text.normalize import policy_normalizer
+
+        # The shipped policy's normalizer, as the n-gram featurizer uses; built once (looking the
+        # policy up per text costs more than encoding a short sentence).
+        self._normalizer = policy_normalizer(load_policy())
         self.onnx_path = self._converted(Path(cache_dir) if cache_dir else default_cache_dir(), options)
         from liveinspect.backends.onnx import OnnxBackend
 
@@ -135,9 +141,7 @@ class E5Encoder:
     def encode(self, texts: Sequence[str]) -> EncodedBatch:
         """Vectors and token parts for `texts`, normalized first as for every claim model (evasive
         separators and homophones undone); the tokenizer collapses the whitespace."""
-        from liveinspect.text import normalize
-
-        normalized = [normalize(t) for t in texts]
+        normalized = [self._normalizer(t) for t in texts]
         encodings = [self.tokenizer.encode(QUERY_PREFIX + n.text) for n in normalized]
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         parts: list[np.ndarray | None] = [None] * len(texts)
