@@ -291,3 +291,63 @@ def test_demo_broadcast_texts(analyzer: TextAnalyzer) -> None:
     for clean in truth["clean"]:
         for text in filter(None, (clean.get("text"), clean.get("text_en"))):
             assert analyzer.analyze_text(text) == [], (clean["id"], text)
+
+
+# --- the shipped check on the kinds of real talk -----------------------------
+
+
+@pytest.fixture(scope="module")
+def shipped_check() -> TextAnalyzer:
+    from liveinspect.models.claims.combined import shared_combined_claim_classifier
+
+    return TextAnalyzer(policy=load_policy(), classifier=shared_combined_claim_classifier())
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("吃了这个降糖的茶，家里老人的药都停掉了", K.false_efficacy),  # implied treatment, no "cure"
+    ("有了它以后根本不用跑医院", K.false_efficacy),
+    ("能隔墙听到隔壁说话的小设备", K.negative_list_product),  # sold by its function
+    ("雾化的小烟弹，多种口味", K.negative_list_product),  # a euphemism for e-cigarettes
+    ("这个酱是祖传秘方，米其林大师调制的", K.misleading_claim),  # invented heritage and endorsement
+    ("跟着我投，稳赚不赔", K.misleading_claim),  # promised returns
+    ("这里不好讲，私下聊", K.offplatform_lure),  # a deal elsewhere, no app named
+    ("the tea took my uncle off his blood pressure pills", K.false_efficacy),
+    ("can't say the price on stream, message me", K.offplatform_lure),
+])
+def test_indirect_claims_and_euphemisms(shipped_check: TextAnalyzer, text: str, kind: FindingKind) -> None:
+    findings = shipped_check.analyze_text(text, modality=Modality.speech)
+    assert kind in {f.kind for f in findings}, [(f.kind, f.score) for f in findings]
+    finding = next(f for f in findings if f.kind is kind)
+    assert finding.evidence.decided_by in {"lexicon", "ngram", "encoder", "ngram+encoder"}
+    assert finding.evidence.text.matched.strip()  # it quotes words of the text
+
+
+@pytest.mark.parametrize("text", ["加.薇.信，私 聊 下 单", "ＶＸ：abc123 私聊", "扣扣群里有内部价"])
+def test_evasions_are_undone_before_every_model(shipped_check: TextAnalyzer, text: str) -> None:
+    assert K.offplatform_lure in {f.kind for f in shipped_check.analyze_text(text)}
+
+
+@pytest.mark.parametrize("text", ["这款面霜很滋润，干皮也能用", "满三百减三十，券在购物车里领",
+                                  "保健食品不是药物，不能代替药物治疗疾病",
+                                  "someone asked about a discount, everything goes through the shop"])
+def test_compliant_talk_stays_clean(shipped_check: TextAnalyzer, text: str) -> None:
+    assert shipped_check.analyze_text(text, modality=Modality.speech) == []
+
+
+def test_a_multi_clause_finding_quotes_the_clause(shipped_check: TextAnalyzer) -> None:
+    text = "这款面霜很滋润，我妈用了两个月，脸上的斑自己就没了"
+    [finding] = [f for f in shipped_check.analyze_text(text) if f.kind is K.false_efficacy]
+    assert finding.evidence.text.matched == "脸上的斑自己就没了"
+    assert "carried by" in finding.message
+
+
+def test_text_command_reads_products_and_batches_lines() -> None:
+    from liveinspect.schema import Product
+
+    drug = Product(name="某某片", category="drug_otc", indications=["用于辅助降血糖"], registration="X-1")
+    lines = ["这款产品能降血糖\n", "今天天气不错\n", "这款产品能降血糖\n"]
+    strict = list(run_text_command(lines, batch_lines=2))
+    assert [bool(r["findings"]) for r in strict] == [True, False, True]
+    assert [r["line"] for r in strict] == [1, 2, 3]
+    read = list(run_text_command(lines, products=[drug], batch_lines=2))
+    assert [bool(r["findings"]) for r in read] == [False, False, False]
