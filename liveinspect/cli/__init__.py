@@ -16,7 +16,7 @@ from liveinspect.cli.common import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, demo_d
 from liveinspect.errors import LiveInspectError
 
 # Command modules, in the order `liveinspect --help` lists them.
-COMMANDS = ("scan", "text", "schema", "probe", "transcribe", "models", "train", "evaluate")
+COMMANDS = ("scan", "text", "schema", "probe", "transcribe", "models", "train", "evaluate", "serve", "keys")
 
 
 def build_parser() -> argparse.ArgumentParser:
