@@ -2,15 +2,16 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# Debian packages the tests use: CJK fonts to render banners for OCR, espeak-ng for synthetic speech.
-SYSTEM_PACKAGES := fonts-noto-cjk espeak-ng
+# Debian packages the tests use: CJK fonts to render banners for OCR, espeak-ng for synthetic speech,
+# postgresql for the service's tests (the fixture starts its own server with initdb/pg_ctl).
+SYSTEM_PACKAGES := fonts-noto-cjk espeak-ng postgresql
 
 .PHONY: install system-deps demo test lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,serve]'
 	# MTCNN face weights: facenet-pytorch pins an old torch, so only its files are taken
 	$(PY) -m pip install -q --no-deps facenet-pytorch==2.6.0
 	touch $(STAMP)
