@@ -19,6 +19,24 @@ def _retention(values: list[str]) -> dict[str, float]:
     return table
 
 
+def _settings(args: argparse.Namespace) -> dict:
+    """The model options' analyzer settings, with --settings JSON merged over them per analyzer."""
+    import json
+
+    settings = analyzer_settings(args)
+    if args.settings:
+        try:
+            extra = json.loads(args.settings)
+        except json.JSONDecodeError as error:
+            raise LiveInspectError(f"--settings is not valid JSON: {error}") from error
+        if not isinstance(extra, dict) or not all(isinstance(v, dict) for v in extra.values()):
+            raise LiveInspectError('--settings takes {"analyzer": {"option": value}}, e.g. '
+                                   '{"frames": {"ocr": false}}')
+        for name, options in extra.items():
+            settings[name] = {**settings.get(name, {}), **options}
+    return settings
+
+
 def build_config(args: argparse.Namespace):
     from liveinspect.serving.config import ServiceConfig
 
@@ -31,7 +49,7 @@ def build_config(args: argparse.Namespace):
         job_workers=args.workers,
         allow_private_urls=args.allow_private_urls,
         analyzers=names,
-        analyzer_settings=analyzer_settings(args),
+        analyzer_settings=_settings(args),
         lexicon_only=args.lexicon_only,
         claim_model=args.claim_model,
         window_s=args.window,
@@ -167,5 +185,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="trust X-Forwarded-For/Proto from --forwarded-allow-ips (behind a reverse proxy)",
     )
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1")
+    serve.add_argument("--settings", help='analyzer constructor options as JSON, e.g. '
+                                          '\'{"frames": {"ocr": false, "faces": false}}\'')
     add_model_options(serve)
     serve.set_defaults(func=cmd_serve)

@@ -194,7 +194,7 @@ class SharedInference:
     # -- text ----------------------------------------------------------------------------
 
     def _check_text_batch(self, items: Sequence[TextItem]) -> list[list[Finding]]:
-        return split_by_item(items, self.inspector.check_texts(list(items)))
+        return check_texts_per_item(self.inspector.check_texts, items)
 
     def check_texts(self, items: Sequence[TextItem]) -> list[Inspection]:
         self._admit(len(items))
@@ -264,38 +264,39 @@ class SharedInference:
             analyzer.finish(stream)
 
 
-def split_by_item(items: Sequence[TextItem], findings: Sequence[Finding]) -> list[list[Finding]]:
-    """Give each item its findings back from one `check_texts` call over all of them.
+def check_texts_per_item(check, items: Sequence[TextItem]) -> list[list[Finding]]:
+    """Each item's findings from one `check(items)` call over all of them (one classifier batch).
 
     The text analyzer returns findings grouped by item, in item order, and
-    every finding quotes its item's text, so the list is cut where the quoted
-    text changes. A run of identical items has identical findings, which are
-    shared out evenly.
+    every finding quotes its item's text, modality and time. Items are
+    deduplicated first, so no two distinct items look alike and the list can
+    be cut where the quoted item changes; duplicates get the same findings.
     """
-    out: list[list[Finding]] = [[] for _ in items]
-    position, index = 0, 0
-    while index < len(items):
-        item = items[index]
-        run = 1
-        while index + run < len(items) and _same(items[index + run], item):
-            run += 1
-        taken = []
+    unique: dict[tuple, int] = {}
+    for item in items:
+        unique.setdefault(_identity(item), len(unique))
+    distinct = [next(i for i in items if _identity(i) == key) for key in unique]
+    findings = check(distinct) if distinct else []
+    per_distinct: list[list[Finding]] = [[] for _ in distinct]
+    position = 0
+    for index, item in enumerate(distinct):
         while position < len(findings) and _belongs(findings[position], item):
-            taken.append(findings[position])
+            per_distinct[index].append(findings[position])
             position += 1
-        share = len(taken) // run
-        for k in range(run):
-            out[index + k] = taken[k * share : (k + 1) * share]
-        index += run
     if position != len(findings):
         raise LiveInspectError(f"could not attribute {len(findings) - position} text findings to their items")
-    return out
+    return [list(per_distinct[unique[_identity(item)]]) for item in items]
 
 
-def _same(a: TextItem, b: TextItem) -> bool:
-    return a.text == b.text and a.modality == b.modality and a.t_start == b.t_start
+def _identity(item: TextItem) -> tuple:
+    return (item.text, item.modality, item.t_start, item.t_end)
 
 
 def _belongs(finding: Finding, item: TextItem) -> bool:
     text = finding.evidence.text
-    return text is not None and text.text == item.text and finding.modality == item.modality
+    if text is None or text.text != item.text or finding.modality != item.modality:
+        return False
+    # Word timings narrow a spoken finding's time inside its item; otherwise it is the item's time.
+    if item.words:
+        return True
+    return (finding.t_start, finding.t_end) == (item.t_start, item.t_end)
