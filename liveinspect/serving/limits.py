@@ -83,10 +83,13 @@ class BodyLimitMiddleware:
 async def _send_413(send, limit: int) -> None:
     import json
 
+    from liveinspect.serving.logs import request_id
+
     body = json.dumps(
         {
             "error": "payload_too_large",
             "message": f"request body is larger than the {limit:,} byte limit for this endpoint",
+            "request_id": request_id.get(),
         }
     ).encode()
     await send(
