@@ -264,3 +264,58 @@ def make_qr_video(path: Path, seconds: float, shows: Sequence[tuple[float, float
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return path
+
+
+# -- a real PostgreSQL server ------------------------------------------------------------------
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster from Debian's `postgresql` package, on 127.0.0.1.
+
+    initdb refuses to run as root, so under root (CI) the cluster belongs to
+    the `postgres` user the package creates and its commands run as that user.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        import glob
+        import shutil
+
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins:
+            raise AssertionError("PostgreSQL is not installed: apt-get install postgresql (Makefile SYSTEM_PACKAGES)")
+        self.bin = Path(bins[-1]).parent
+        self.folder = Path(folder)
+        self.data = self.folder / "pgdata"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/liveinspect"
+        self._as_postgres = os.geteuid() == 0
+        self._shutil = shutil
+
+    def _run(self, *command: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if self._as_postgres else []
+        result = subprocess.run([*prefix, *command], capture_output=True, text=True, timeout=120)
+        if result.returncode:
+            raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
+
+    def __enter__(self) -> "PostgresServer":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if self._as_postgres:
+            self._shutil.chown(self.folder, "postgres")
+            os.chmod(self.folder, 0o755)
+            for parent in self.folder.parents:  # postgres must be able to reach its folder
+                if parent == Path("/"):
+                    break
+                os.chmod(parent, os.stat(parent).st_mode | 0o011)
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                  "--no-sync", "-E", "UTF8")
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off " \
+                  "-c max_connections=200"
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
+                  str(self.folder / "postgres.log"), "-w", "-t", "60", "start")
+        import psycopg
+
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
+            conn.execute("CREATE DATABASE liveinspect")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
