@@ -103,6 +103,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 120) -> "ServerProcess":
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen([sys.executable, "-m", "liveinspect", "serve", *self.args],
                                         stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
@@ -275,15 +276,19 @@ class PostgresServer:
     the `postgres` user the package creates and its commands run as that user.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path | None = None) -> None:
         import glob
         import shutil
+        import tempfile
 
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not bins:
             raise AssertionError("PostgreSQL is not installed: apt-get install postgresql (Makefile SYSTEM_PACKAGES)")
         self.bin = Path(bins[-1]).parent
-        self.folder = Path(folder)
+        # Its own folder under /tmp rather than pytest's: pytest keeps resetting its base folder to
+        # mode 700, which would lock the postgres user out of a cluster inside it.
+        del folder
+        self.folder = Path(tempfile.mkdtemp(prefix="liveinspect-pg-"))
         self.data = self.folder / "pgdata"
         self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/liveinspect"
@@ -297,14 +302,8 @@ class PostgresServer:
             raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
 
     def __enter__(self) -> "PostgresServer":
-        self.folder.mkdir(parents=True, exist_ok=True)
         if self._as_postgres:
             self._shutil.chown(self.folder, "postgres")
-            os.chmod(self.folder, 0o755)
-            for parent in self.folder.parents:  # postgres must be able to reach its folder
-                if parent == Path("/"):
-                    break
-                os.chmod(parent, os.stat(parent).st_mode | 0o011)
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
                   "--no-sync", "-E", "UTF8")
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off " \
@@ -318,4 +317,7 @@ class PostgresServer:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        try:
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        finally:
+            self._shutil.rmtree(self.folder, ignore_errors=True)
