@@ -321,3 +321,73 @@ class PostgresServer:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             self._shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class LiveHlsServer:
+    """Serves a finished VOD HLS folder as a *live* stream: segment k appears when its end time has passed.
+
+    The playlist is an EVENT playlist that grows in wall-clock time from
+    `start()`; the end-list tag appears once every segment is out. So a
+    picture at broadcast time t can be read no earlier than `started_at + t`
+    (plus the rest of its segment), as from a real live encoder.
+    """
+
+    def __init__(self, folder: Path, playlist: str = "show.m3u8") -> None:
+        text = (Path(folder) / playlist).read_text()
+        self.segments: list[tuple[float, float, str]] = []
+        end, duration = 0.0, 0.0
+        for line in text.splitlines():
+            if line.startswith("#EXTINF:"):
+                duration = float(line.split(":", 1)[1].split(",")[0])
+            elif line and not line.startswith("#"):
+                self.segments.append((end, end + duration, line))
+                end += duration
+        self.target = max(1, round(max(d[1] - d[0] for d in self.segments)))
+        self.started_at: float | None = None
+        live = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs) -> None:
+                super().__init__(*args, directory=str(folder), **kwargs)
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.split("?")[0] != "/live.m3u8":
+                    super().do_GET()
+                    return
+                body = live.playlist().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.apple.mpegurl")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-cache")
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/live.m3u8"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def playlist(self) -> str:
+        elapsed = time.time() - (self.started_at or time.time())
+        out = [f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{self.target}\n#EXT-X-MEDIA-SEQUENCE:0\n"
+               "#EXT-X-PLAYLIST-TYPE:EVENT\n"]
+        published = [s for s in self.segments if s[1] <= elapsed]
+        for t0, t1, name in published:
+            out.append(f"#EXTINF:{t1 - t0:.3f},\n{name}\n")
+        if len(published) == len(self.segments):
+            out.append("#EXT-X-ENDLIST\n")
+        return "".join(out)
+
+    def start(self) -> float:
+        self.started_at = time.time()
+        return self.started_at
+
+    def __enter__(self) -> "LiveHlsServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
