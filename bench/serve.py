@@ -41,10 +41,22 @@ from serving_support import (  # noqa: E402
 
 MAX_REQUESTS = 5000  # per phase, whatever --seconds says
 CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
-BANNERS = ["全网最低价 今晚秒杀", "加V信 abc12345 私聊下单", "已售10万件 销量第一", "今天上新 欢迎光临",
-           "三天见效 无效退款", "新品到店 限量供应"]
-TEXTS = ["全网第一的面霜，今天只要99元", "加微信 abc123 私聊有优惠", "这款面霜很温和，适合敏感肌",
-         "已售十万件，销量第一", "三天治好皮肤病，无效退款", "欢迎来到直播间"]
+BANNERS = [
+    "全网最低价 今晚秒杀",
+    "加V信 abc12345 私聊下单",
+    "已售10万件 销量第一",
+    "今天上新 欢迎光临",
+    "三天见效 无效退款",
+    "新品到店 限量供应",
+]
+TEXTS = [
+    "全网第一的面霜，今天只要99元",
+    "加微信 abc123 私聊有优惠",
+    "这款面霜很温和，适合敏感肌",
+    "已售十万件，销量第一",
+    "三天治好皮肤病，无效退款",
+    "欢迎来到直播间",
+]
 
 
 def images(folder: Path, count: int = 12) -> list[bytes]:
@@ -103,14 +115,22 @@ def drive(url: str, key: str, clients: int, seconds: float, request) -> dict:
     def pct(q: float) -> float:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
-    return {"requests": len(latencies), "units": units[0], "seconds": round(wall, 2),
-            "per_s": round(units[0] / wall, 2), "p50_s": round(pct(0.5), 3), "p95_s": round(pct(0.95), 3),
-            "errors": errors}
+    return {
+        "requests": len(latencies),
+        "units": units[0],
+        "seconds": round(wall, 2),
+        "per_s": round(units[0] / wall, 2),
+        "p50_s": round(pct(0.5), 3),
+        "p95_s": round(pct(0.95), 3),
+        "errors": errors,
+    }
 
 
 def image_phase(server: ServerProcess, key: str, pictures: list[bytes], args) -> dict:
     def request(client, n):
-        response = client.post("/v1/image", files={"file": ("f.png", pictures[n % len(pictures)], "image/png")})
+        response = client.post(
+            "/v1/image", files={"file": ("f.png", pictures[n % len(pictures)], "image/png")}
+        )
         return response.status_code, 1
 
     drive(server.url, key, 2, 3.0, request)  # warm-up: models loaded, caches filled
@@ -139,8 +159,10 @@ def text_phase(server: ServerProcess, key: str, args) -> dict:
 def live_phase(server: ServerProcess, key, folder: Path, args) -> dict:
     """Violations (QR codes) at known times in a live HLS stream -> seconds until /events and the callback."""
     seconds = args.live_seconds
-    violations = [(float(t), float(t) + 2.0, f"https://u.wechat.com/EXAMPLElive{int(t)}")
-                  for t in np.arange(3.0, seconds - 3, 5.0)]
+    violations = [
+        (float(t), float(t) + 2.0, f"https://u.wechat.com/EXAMPLElive{int(t)}")
+        for t in np.arange(3.0, seconds - 3, 5.0)
+    ]
     live = folder / "live"
     live.mkdir()
     make_qr_video(live / "show.m3u8", seconds, violations, fps=6, size=(480, 270), hls_time=1.0)
@@ -152,8 +174,12 @@ def live_phase(server: ServerProcess, key, folder: Path, args) -> dict:
         client = Client(server.url, key.key)
         started = stream.start()
         time.sleep(stream.segments[0][1] + 0.2)  # the first segment is out: the stream is live
-        job = client.submit_job(source=stream.url, callback_url=receiver.url, callback_min_severity="info",
-                                max_duration=seconds + 5)
+        job = client.submit_job(
+            source=stream.url,
+            callback_url=receiver.url,
+            callback_min_severity="info",
+            max_duration=seconds + 5,
+        )
         for event in client.events(job["id"], timeout=seconds * 3 + 60):
             if event.event == "finding" and event.data["evidence"]["payload"]:
                 seen_events.setdefault(event.data["evidence"]["payload"], time.time())
@@ -172,20 +198,31 @@ def live_phase(server: ServerProcess, key, folder: Path, args) -> dict:
         if not values:
             return {"n": 0}
         ordered = sorted(values)
-        return {"n": len(values), "p50_s": round(statistics.median(ordered), 2),
-                "p95_s": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2),
-                "max_s": round(ordered[-1], 2)}
+        return {
+            "n": len(values),
+            "p50_s": round(statistics.median(ordered), 2),
+            "p95_s": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2),
+            "max_s": round(ordered[-1], 2),
+        }
 
-    return {"violations": len(violations), "job_state": state, "to_events": summary(event_latency),
-            "to_callback": summary(callback_latency)}
+    return {
+        "violations": len(violations),
+        "job_state": state,
+        "to_events": summary(event_latency),
+        "to_callback": summary(callback_latency),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (at most 64)")
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds per load phase (at most 120)")
-    parser.add_argument("--live-seconds", type=float, default=30.0, help="length of the live stream (at most 120)")
-    parser.add_argument("--window", type=float, default=2.0, help="the service's segment window for live sources")
+    parser.add_argument(
+        "--live-seconds", type=float, default=30.0, help="length of the live stream (at most 120)"
+    )
+    parser.add_argument(
+        "--window", type=float, default=2.0, help="the service's segment window for live sources"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     args.clients = max(1, min(args.clients, 64))
@@ -193,9 +230,23 @@ def main() -> int:
     args.live_seconds = max(10.0, min(args.live_seconds, 120.0))
     folder = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     pictures = images(folder)
-    common = ["--analyzers", "frames", "--settings", json.dumps({"frames": {"faces": False}}), "--rate-limit", "0",
-              "--allow-private-urls", "--workers", "1", "--window", str(args.window), "--max-pending", "1024",
-              "--fps", "2"]
+    common = [
+        "--analyzers",
+        "frames",
+        "--settings",
+        json.dumps({"frames": {"faces": False}}),
+        "--rate-limit",
+        "0",
+        "--allow-private-urls",
+        "--workers",
+        "1",
+        "--window",
+        str(args.window),
+        "--max-pending",
+        "1024",
+        "--fps",
+        "2",
+    ]
     results: dict = {"clients": args.clients, "seconds": args.seconds}
     for name, extra in (("batched", []), ("batch_size_1", ["--max-batch", "1"])):
         data = folder / name
@@ -207,7 +258,9 @@ def main() -> int:
                 results["text"] = text_phase(server, key.key, args)
                 results["live"] = live_phase(server, key, folder, args)
     batched, single = results["images_batched"], results["images_batch_size_1"]
-    results["image_throughput_ratio"] = round(batched["per_s"] / single["per_s"], 2) if single["per_s"] else None
+    results["image_throughput_ratio"] = (
+        round(batched["per_s"] / single["per_s"], 2) if single["per_s"] else None
+    )
     results["image_p95_ratio"] = round(batched["p95_s"] / single["p95_s"], 2) if single["p95_s"] else None
     if args.json:
         print(json.dumps(results, indent=2))
@@ -215,15 +268,24 @@ def main() -> int:
     print(f"{args.clients} clients, {args.seconds:.0f} s per phase, loopback")
     for name in ("batched", "batch_size_1"):
         r = results[f"images_{name}"]
-        print(f"images {name:13s} {r['per_s']:7.2f} images/s  p50 {r['p50_s']:.3f} s  p95 {r['p95_s']:.3f} s  "
-              f"mean batch {r['mean_batch']}  errors {r['errors']}")
-    print(f"images: batched/unbatched throughput {results['image_throughput_ratio']}x, "
-          f"p95 {results['image_p95_ratio']}x")
+        print(
+            f"images {name:13s} {r['per_s']:7.2f} images/s  p50 {r['p50_s']:.3f} s  p95 {r['p95_s']:.3f} s  "
+            f"mean batch {r['mean_batch']}  errors {r['errors']}"
+        )
+    print(
+        f"images: batched/unbatched throughput {results['image_throughput_ratio']}x, "
+        f"p95 {results['image_p95_ratio']}x"
+    )
     t = results["text"]
-    print(f"text   {t['per_s']:8.1f} items/s  p50 {t['p50_s']:.3f} s  p95 {t['p95_s']:.3f} s per 16-item request")
+    print(
+        f"text   {t['per_s']:8.1f} items/s  p50 {t['p50_s']:.3f} s  p95 {t['p95_s']:.3f} s "
+        "per 16-item request"
+    )
     live = results["live"]
-    print(f"live HLS ({live['violations']} violations, window {args.window:g} s, job {live['job_state']}): "
-          f"to /events {live['to_events']}, to callback {live['to_callback']}")
+    print(
+        f"live HLS ({live['violations']} violations, window {args.window:g} s, job {live['job_state']}): "
+        f"to /events {live['to_events']}, to callback {live['to_callback']}"
+    )
     return 0
 
 

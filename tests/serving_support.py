@@ -62,14 +62,16 @@ def wait_until(predicate, timeout: float, interval: float = 0.1, message: str = 
 
 # -- servers of the service -------------------------------------------------------------------
 
+
 class ThreadServer:
     def __init__(self, app, port: int | None = None) -> None:
         import uvicorn
 
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False,
-                                lifespan="on")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
 
@@ -105,8 +107,13 @@ class ServerProcess:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "liveinspect", "serve", *self.args],
-                                        stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "liveinspect", "serve", *self.args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
+        )
         deadline = time.monotonic() + timeout
         while not _ready(self.url):
             if self.process.poll() is not None:
@@ -143,6 +150,7 @@ class ServerProcess:
 
 # -- a callback receiver ----------------------------------------------------------------------
 
+
 class CallbackReceiver:
     """Records every POST (headers and raw body); answers 500 to the first `fail_first` of each delivery."""
 
@@ -162,8 +170,15 @@ class CallbackReceiver:
                 with receiver._lock:
                     seen = sum(1 for r in receiver.received if r["delivery"] == delivery)
                     fail = seen < receiver.fail_first
-                    receiver.received.append({"delivery": delivery, "headers": dict(self.headers), "body": body,
-                                              "at": time.time(), "status": 500 if fail else 200})
+                    receiver.received.append(
+                        {
+                            "delivery": delivery,
+                            "headers": dict(self.headers),
+                            "body": body,
+                            "at": time.time(),
+                            "status": 500 if fail else 200,
+                        }
+                    )
                 self.send_response(500 if fail else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -189,6 +204,7 @@ class CallbackReceiver:
 
 
 # -- media over loopback --------------------------------------------------------------------
+
 
 class FileServer:
     """Serves `root` on 127.0.0.1; each request for a media segment waits `segment_delay_s` first."""
@@ -231,8 +247,15 @@ def qr_picture(payload: str, side: int) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8)
 
 
-def make_qr_video(path: Path, seconds: float, shows: Sequence[tuple[float, float, str]], *, fps: float = 4.0,
-                  size: tuple[int, int] = (320, 240), hls_time: float = 2.0) -> Path:
+def make_qr_video(
+    path: Path,
+    seconds: float,
+    shows: Sequence[tuple[float, float, str]],
+    *,
+    fps: float = 4.0,
+    size: tuple[int, int] = (320, 240),
+    hls_time: float = 2.0,
+) -> Path:
     """A grey video (h264, no audio) with a QR code of `payload` shown during each [t0, t1).
 
     The container comes from the suffix: .mp4, or .m3u8 for a VOD HLS
@@ -258,7 +281,7 @@ def make_qr_video(path: Path, seconds: float, shows: Sequence[tuple[float, float
                 if t0 <= t < t1:
                     picture = codes[payload]
                     y, x = 20, (size[0] - picture.shape[1]) // 2
-                    image[y:y + picture.shape[0], x:x + picture.shape[1]] = picture
+                    image[y : y + picture.shape[0], x : x + picture.shape[1]] = picture
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts = i
             frame.time_base = 1 / rate
@@ -268,6 +291,7 @@ def make_qr_video(path: Path, seconds: float, shows: Sequence[tuple[float, float
 
 
 # -- a real PostgreSQL server ------------------------------------------------------------------
+
 
 class PostgresServer:
     """A throwaway PostgreSQL cluster from Debian's `postgresql` package, on 127.0.0.1.
@@ -283,7 +307,9 @@ class PostgresServer:
 
         bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
         if not bins:
-            raise AssertionError("PostgreSQL is not installed: apt-get install postgresql (Makefile SYSTEM_PACKAGES)")
+            raise AssertionError(
+                "PostgreSQL is not installed: apt-get install postgresql (Makefile SYSTEM_PACKAGES)"
+            )
         self.bin = Path(bins[-1]).parent
         # Its own folder under /tmp rather than pytest's: pytest keeps resetting its base folder to
         # mode 700, which would lock the postgres user out of a cluster inside it.
@@ -304,15 +330,40 @@ class PostgresServer:
     def __enter__(self) -> "PostgresServer":
         if self._as_postgres:
             self._shutil.chown(self.folder, "postgres")
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                  "--no-sync", "-E", "UTF8")
-        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off " \
-                  "-c max_connections=200"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
-                  str(self.folder / "postgres.log"), "-w", "-t", "60", "start")
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=200"
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.folder / "postgres.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         import psycopg
 
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True
+        ) as conn:
             conn.execute("CREATE DATABASE liveinspect")
         return self
 
@@ -371,8 +422,10 @@ class LiveHlsServer:
 
     def playlist(self) -> str:
         elapsed = time.time() - (self.started_at or time.time())
-        out = [f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{self.target}\n#EXT-X-MEDIA-SEQUENCE:0\n"
-               "#EXT-X-PLAYLIST-TYPE:EVENT\n"]
+        out = [
+            f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{self.target}\n#EXT-X-MEDIA-SEQUENCE:0\n"
+            "#EXT-X-PLAYLIST-TYPE:EVENT\n"
+        ]
         published = [s for s in self.segments if s[1] <= elapsed]
         for t0, t1, name in published:
             out.append(f"#EXTINF:{t1 - t0:.3f},\n{name}\n")

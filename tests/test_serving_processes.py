@@ -20,10 +20,26 @@ from serving_support import (
 from liveinspect.serving import Client, verify_signature
 from liveinspect.serving.store import delivery_id
 
-QR_ONLY = ["--analyzers", "frames", "--settings", json.dumps({"frames": {"ocr": False, "faces": False}}),
-           "--lexicon-only", "--allow-private-urls", "--window", "2", "--fps", "2", "--callback-backoff", "0.2"]
-SHOWS = [(1.0, 2.0, "https://u.wechat.com/EXAMPLEa"), (5.0, 6.0, "https://u.wechat.com/EXAMPLEb"),
-         (9.0, 10.0, "https://u.wechat.com/EXAMPLEc"), (13.0, 14.0, "https://u.wechat.com/EXAMPLEd")]
+QR_ONLY = [
+    "--analyzers",
+    "frames",
+    "--settings",
+    json.dumps({"frames": {"ocr": False, "faces": False}}),
+    "--lexicon-only",
+    "--allow-private-urls",
+    "--window",
+    "2",
+    "--fps",
+    "2",
+    "--callback-backoff",
+    "0.2",
+]
+SHOWS = [
+    (1.0, 2.0, "https://u.wechat.com/EXAMPLEa"),
+    (5.0, 6.0, "https://u.wechat.com/EXAMPLEb"),
+    (9.0, 10.0, "https://u.wechat.com/EXAMPLEc"),
+    (13.0, 14.0, "https://u.wechat.com/EXAMPLEd"),
+]
 
 
 @pytest.mark.slow
@@ -37,10 +53,16 @@ def test_kill_9_mid_job_then_restart_completes_it_exactly_once(tmp_path):
         first = ServerProcess(data, *QR_ONLY, "--lease", "2").start()
         try:
             client = Client(first.url, key.key)
-            job = client.submit_job(source=f"{files.url}/show.m3u8", callback_url=receiver.url,
-                                    broadcast={"title": "全网第一 限时秒杀"})
-            wait_until(lambda: any(f["evidence"]["payload"] for f in client.job(job["id"])["findings"]), 60,
-                       message="a finding from the stream")
+            job = client.submit_job(
+                source=f"{files.url}/show.m3u8",
+                callback_url=receiver.url,
+                broadcast={"title": "全网第一 限时秒杀"},
+            )
+            wait_until(
+                lambda: any(f["evidence"]["payload"] for f in client.job(job["id"])["findings"]),
+                60,
+                message="a finding from the stream",
+            )
             before = client.job(job["id"])
             assert before["state"] == "running" and before["progress"]["media_seconds"] < 15
         finally:
@@ -48,14 +70,21 @@ def test_kill_9_mid_job_then_restart_completes_it_exactly_once(tmp_path):
         with ServerProcess(data, *QR_ONLY, "--lease", "2") as second:
             client = Client(second.url, key.key)
             done = client.wait(job["id"], timeout=120)
-            wait_until(lambda: all(d["state"] == "delivered" for d in client.job(job["id"])["deliveries"]), 60,
-                       message="every callback delivered")
+            wait_until(
+                lambda: all(d["state"] == "delivered" for d in client.job(job["id"])["deliveries"]),
+                60,
+                message="every callback delivered",
+            )
             done = client.job(job["id"])
     assert done["state"] == "succeeded" and done["attempts"] == 2, done
     # Every finding exactly once, though the stream was inspected twice from the start.
-    keys = Counter((f["kind"], f["evidence"]["payload"], f["t_start"], f["modality"]) for f in done["findings"])
+    keys = Counter(
+        (f["kind"], f["evidence"]["payload"], f["t_start"], f["modality"]) for f in done["findings"]
+    )
     assert all(n == 1 for n in keys.values()), keys
-    assert {f["evidence"]["payload"] for f in done["findings"] if f["evidence"]["payload"]} == {p for *_, p in SHOWS}
+    assert {f["evidence"]["payload"] for f in done["findings"] if f["evidence"]["payload"]} == {
+        p for *_, p in SHOWS
+    }
     assert sum(1 for f in done["findings"] if f["modality"] == "title") >= 1
     assert len({json.dumps(f, sort_keys=True) for f in done["findings"]}) == len(done["findings"])
     # Callbacks: one delivery per finding and state; each failed once and was retried with its id.

@@ -29,12 +29,31 @@ def test_no_generated_request_gets_a_server_error(tmp_path):
     schemathesis = Path(sys.executable).with_name("schemathesis")
     with ThreadServer(create_app(config)) as server:
         result = subprocess.run(
-            [str(schemathesis), "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error",
-             "--header", f"Authorization: Bearer {key.key}", "--max-examples", "15",
-             "--generation-deterministic", "--request-timeout", "20", "--phases", "examples,coverage,fuzzing",
-             "--suppress-health-check", "all", "--no-color"],
-            capture_output=True, text=True, timeout=240, cwd=tmp_path,
-            env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
+            [
+                str(schemathesis),
+                "run",
+                f"{server.url}/openapi.json",
+                "--checks",
+                "not_a_server_error",
+                "--header",
+                f"Authorization: Bearer {key.key}",
+                "--max-examples",
+                "15",
+                "--generation-deterministic",
+                "--request-timeout",
+                "20",
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--suppress-health-check",
+                "all",
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            cwd=tmp_path,
+            env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+        )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     counts = re.search(r"(\d+) generated, (\d+) passed", output)

@@ -32,16 +32,31 @@ def store(request, tmp_path):
     store = open_store(tmp_path, url)
     if url:  # one database for the module: start each test from empty tables
         with store.db.connection() as conn:
-            conn.execute("TRUNCATE api_keys, jobs, findings, deliveries, delivery_attempts, artifacts CASCADE")
+            conn.execute(
+                "TRUNCATE api_keys, jobs, findings, deliveries, delivery_attempts, artifacts CASCADE"
+            )
     yield store
     store.db.close()
 
 
-def finding(text: str = "全网第一", start: int = 0, end: int = 4, t: float | None = 3.0,
-            severity: Severity = Severity.medium) -> Finding:
-    return Finding(kind=FindingKind.absolute_term, modality=Modality.speech, t_start=t, t_end=t,
-                   evidence=Evidence(text=TextSpan(text=text, start=start, end=end)), score=0.9,
-                   model="lexicon", model_version="1", severity=severity)
+def finding(
+    text: str = "全网第一",
+    start: int = 0,
+    end: int = 4,
+    t: float | None = 3.0,
+    severity: Severity = Severity.medium,
+) -> Finding:
+    return Finding(
+        kind=FindingKind.absolute_term,
+        modality=Modality.speech,
+        t_start=t,
+        t_end=t,
+        evidence=Evidence(text=TextSpan(text=text, start=start, end=end)),
+        score=0.9,
+        model="lexicon",
+        model_version="1",
+        severity=severity,
+    )
 
 
 def body(did, f, seq):
@@ -99,13 +114,18 @@ def test_findings_are_stored_once_and_called_back_once(store):
     key = store.add_key("k")
     job = store.create_job(key.id, {"source": "a"})
     found = [finding(), finding("加微信 abc", 0, 3, t=9.0, severity=Severity.low)]
-    new = store.add_findings(job, found, callback_url="http://127.0.0.1:1/h", min_severity=Severity.medium,
-                             event_body=body)
+    new = store.add_findings(
+        job, found, callback_url="http://127.0.0.1:1/h", min_severity=Severity.medium, event_body=body
+    )
     assert new == found
     # The same findings again (a re-run after a crash), with scores moved a little: nothing new.
     again = [f.model_copy(update={"score": 0.8999}) for f in found]
-    assert store.add_findings(job, again, callback_url="http://127.0.0.1:1/h", min_severity=Severity.medium,
-                              event_body=body) == []
+    assert (
+        store.add_findings(
+            job, again, callback_url="http://127.0.0.1:1/h", min_severity=Severity.medium, event_body=body
+        )
+        == []
+    )
     assert len(store.findings(job)) == 2
     deliveries = store.deliveries(job)
     assert [d["id"] for d in deliveries] == [delivery_id(job, f"finding:{finding_key(found[0])}")]
@@ -121,8 +141,15 @@ def test_deliveries_retry_then_deliver_with_every_attempt_recorded(store):
     for status in (500, 502):
         (due,) = store.claim_deliveries("A", lease_s=30)
         assert store.claim_deliveries("B", lease_s=30) == []  # leased to A
-        store.record_attempt(due["id"], "A", status=status, error=f"HTTP {status}", seconds=0.01,
-                             delivered=False, retry_at=time.time())
+        store.record_attempt(
+            due["id"],
+            "A",
+            status=status,
+            error=f"HTTP {status}",
+            seconds=0.01,
+            delivered=False,
+            retry_at=time.time(),
+        )
     (due,) = store.claim_deliveries("B", lease_s=30)
     store.record_attempt(due["id"], "B", status=200, error=None, seconds=0.01, delivered=True, retry_at=None)
     (row,) = store.deliveries(job)
@@ -136,10 +163,12 @@ def test_sweeper_deletes_expired_jobs_with_everything_they_own(store):
     old, kept = store.create_job(key.id, {"source": "a"}), store.create_job(key.id, {"source": "b"})
     for job, expires in ((old, time.time() - 1), (kept, time.time() + 3600)):
         store.claim_job("A", 30)
-        store.add_findings(job, [finding()], callback_url="http://127.0.0.1:1/h", min_severity=Severity.low,
-                           event_body=body)
-        assert store.finish_job(job, "A", "succeeded", artifacts=[("report.json", "application/json", b"{}")],
-                                expires_at=expires)
+        store.add_findings(
+            job, [finding()], callback_url="http://127.0.0.1:1/h", min_severity=Severity.low, event_body=body
+        )
+        assert store.finish_job(
+            job, "A", "succeeded", artifacts=[("report.json", "application/json", b"{}")], expires_at=expires
+        )
     assert [row["id"] for row in store.sweep()] == [old]
     assert store.job(old) is None and store.findings(old) == [] and store.artifact(old, "report.json") is None
     assert store.deliveries(old) == []
@@ -160,9 +189,10 @@ def test_signatures_verify_and_refuse_tampering_and_replays():
     assert verify_signature(payload, headers, secret) == "dlv_1"
     assert verify_signature(payload, {k.lower(): v for k, v in headers.items()}, secret) == "dlv_1"
     for bad_body, bad_secret, now, words in (
-            (payload + b" ", secret, None, "does not match"),
-            (payload, "whsec_other", None, "does not match"),
-            (payload, secret, time.time() + 3600, "replay window")):
+        (payload + b" ", secret, None, "does not match"),
+        (payload, "whsec_other", None, "does not match"),
+        (payload, secret, time.time() + 3600, "replay window"),
+    ):
         with pytest.raises(SignatureError, match=words):
             verify_signature(bad_body, headers, bad_secret, now=now)
     with pytest.raises(SignatureError, match="missing"):
@@ -185,11 +215,13 @@ def test_text_findings_go_back_to_their_items():
     from liveinspect.policy import load_policy
 
     analyzer = TextAnalyzer(policy=load_policy())
-    items = [TextItem(modality=Modality.title, text="全网第一 加微信 abc123"),
-             TextItem(modality=Modality.title, text="今天上新"),
-             TextItem(modality=Modality.title, text="全网第一 加微信 abc123"),
-             TextItem(modality=Modality.speech, text="全网第一 加微信 abc123", t_start=5.0, t_end=7.0),
-             TextItem(modality=Modality.title, text="销量第一")]
+    items = [
+        TextItem(modality=Modality.title, text="全网第一 加微信 abc123"),
+        TextItem(modality=Modality.title, text="今天上新"),
+        TextItem(modality=Modality.title, text="全网第一 加微信 abc123"),
+        TextItem(modality=Modality.speech, text="全网第一 加微信 abc123", t_start=5.0, t_end=7.0),
+        TextItem(modality=Modality.title, text="销量第一"),
+    ]
     per_item = check_texts_per_item(analyzer.analyze, items)
     one_by_one = [analyzer.analyze([item]) for item in items]
     assert per_item == one_by_one
