@@ -50,6 +50,7 @@ class ScanOptions:
     max_duration: float | None = None  # stop a live stream after this many seconds
     max_wait_s: float = 0.02  # how long a batch waits for more items (latency bound)
     progress: bool = True
+    allow_private_urls: bool = False  # let URLs reach loopback/private addresses (own network, tests)
 
 
 @dataclass
@@ -230,13 +231,14 @@ class _Scan:
         started = time.perf_counter()
         status = MediaStatus(state="complete")
         try:
-            info = probe(self.broadcast.source)
+            info = probe(self.broadcast.source, allow_private_urls=self.options.allow_private_urls)
             total = info.duration if info.duration else None
             if self.options.max_duration and total:
                 total = min(total, self.options.max_duration)
             segments = iter_segments(self.broadcast.source, window_s=self.options.window_s,
                                      fps=self.options.fps, stream_id=self.stream_id,
-                                     max_duration=self.options.max_duration)
+                                     max_duration=self.options.max_duration,
+                                     allow_private_urls=self.options.allow_private_urls)
             # closing(): a stopped scan releases the decoder (and its network connection) at once.
             with closing(segments), tqdm(total=round(total, 1) if total else None, unit="s", desc="scan",
                                          disable=not self.options.progress, leave=False) as bar:
