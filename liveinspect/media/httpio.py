@@ -170,7 +170,9 @@ class HttpReader(io.RawIOBase):
         return True
 
     def seekable(self) -> bool:
-        return self.accepts_ranges and self.size is not None and self.end is None
+        # A server that ignores Range is still seekable by reading forward from the start
+        # (up to _MAX_SKIP_BYTES), as FFmpeg's own http protocol does.
+        return self.size is not None and self.end is None
 
     def tell(self) -> int:
         return self._pos

@@ -55,9 +55,10 @@ def _probes(pattern: str) -> Iterator[str]:
     # Backtracking needs the engine to get into the pattern first: start after
     # its first literal (原价), with a number or a word after it (原价123 ...).
     first = next((m.group() for m in _LITERAL.finditer(pattern) if m.group().strip()), "")
+    runs = tuple(dict.fromkeys(_PROBE_RUNS + tuple(first)))   # and runs of the literal's own characters
     for lead in dict.fromkeys(("", first)):
         for after in ("", "1", "a"):
-            for run in _PROBE_RUNS:
+            for run in runs:
                 yield lead + after + run * PROBE_LENGTH + "\x00"
 
 
