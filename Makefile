@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # postgresql for the service's tests (the fixture starts its own server with initdb/pg_ctl).
 SYSTEM_PACKAGES := fonts-noto-cjk espeak-ng postgresql
 
-.PHONY: install system-deps demo test lint clean
+.PHONY: install system-deps demo test lint clean fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,6 +31,11 @@ demo: install
 
 test: install system-deps
 	$(PY) -m pytest
+
+# Explore hostile inputs beyond the fixed corpus (hypothesis); FUZZ_EXAMPLES inputs per family.
+FUZZ_EXAMPLES ?= 200
+fuzz: install
+	LIVEINSPECT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) nice -n 19 $(PY) -m pytest -q tests/fuzz -p no:randomly
 
 lint: install
 	$(VENV)/bin/ruff check liveinspect tests bench
