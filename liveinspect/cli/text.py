@@ -1,47 +1,188 @@
-"""`liveinspect text`: check one text per line; one JSON object per line on stdout."""
+"""`liveinspect text`: check one text per line; one JSON object per line on stdout.
+
+Input is read as bytes and decoded here, so a line that is not UTF-8 is
+checked with U+FFFD in place of the bad bytes (and says so) instead of
+ending the command, and nothing but valid UTF-8 JSON is ever printed. A
+line that cannot be checked (a malformed TextItem, non-finite or reversed
+times, a policy pattern past its time budget) gets an `error` object and
+the command goes on; the exit code is then 3 (incomplete) unless a finding
+reached --fail-on. The claim classifier sees the sentences of many lines in
+one call (100,000 lines: one call per batch, not per line).
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
+import math
 import sys
-from collections.abc import Iterator
-from typing import TextIO
+from collections.abc import Iterable, Iterator, Sequence
+from typing import BinaryIO
 
-from liveinspect.cli.common import EXIT_CLEAN, EXIT_FINDINGS, add_text_model_options, component_settings
+import numpy as np
+
+from liveinspect.cli.common import (
+    EXIT_CLEAN,
+    EXIT_FINDINGS,
+    EXIT_INCOMPLETE,
+    add_text_model_options,
+    component_settings,
+)
 from liveinspect.errors import LiveInspectError
-from liveinspect.schema import Severity
+from liveinspect.schema import Modality, Severity, TextItem
+
+# Lines per classifier call; a line longer than MAX_LINE_CHARS is refused (the
+# normalizer keeps a few hundred bytes per character of what it checks).
+BATCH_LINES = 256
+MAX_LINE_CHARS = 200_000
 
 
 @contextlib.contextmanager
-def _open_lines(path: str | None) -> Iterator[TextIO]:
+def _open_lines(path: str | None) -> Iterator[BinaryIO | Iterator[bytes]]:
     if path in (None, "-"):
-        yield sys.stdin
+        buffer = getattr(sys.stdin, "buffer", None)
+        # A text-only stdin (an embedding program's StringIO) is re-encoded; surrogates that
+        # stand for undecodable bytes go back to being those bytes.
+        yield buffer if buffer is not None else (line.encode("utf-8", "surrogateescape")
+                                                 for line in sys.stdin)
         return
     try:
-        stream = open(path, encoding="utf-8")  # noqa: SIM115 - closed by the with below
+        stream = open(path, "rb")  # noqa: SIM115 - closed by the with below
     except OSError as error:
         raise LiveInspectError(f"cannot read {path}: {error}") from error
     with stream:
         yield stream
 
 
+def _decode(raw: bytes) -> tuple[str, bool]:
+    text = raw.decode("utf-8", errors="replace")
+    return text.rstrip("\r\n"), "\ufffd" in text and "\ufffd".encode() not in raw
+
+
+def _check_times(item: TextItem) -> None:
+    for name in ("t_start", "t_end"):
+        value = getattr(item, name)
+        if value is not None and (not math.isfinite(value) or value < 0):
+            raise LiveInspectError(f"{name} must be a finite number >= 0, got {value}")
+    if item.t_start is not None and item.t_end is not None and item.t_end < item.t_start:
+        raise LiveInspectError(f"t_end {item.t_end} is before t_start {item.t_start}")
+    for word in item.words or ():
+        if not all(math.isfinite(t) and t >= 0 for t in word[1:]) or word[2] < word[1]:
+            raise LiveInspectError(f"word timing {word!r} is not a finite, ordered pair of times >= 0")
+
+
+def parse_line(text: str, modality: Modality) -> TextItem:
+    """A plain text line, or a JSON TextItem object (`{"modality": "speech", "text": ...}`)."""
+    if len(text) > MAX_LINE_CHARS:
+        raise LiveInspectError(f"line has {len(text):,} characters; at most {MAX_LINE_CHARS:,} are "
+                               "checked per line (split the text)")
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError):
+            data = None
+        if isinstance(data, dict):
+            try:
+                item = TextItem.model_validate(data)
+            except ValueError as error:
+                raise LiveInspectError(f"not a valid TextItem: {error}") from error
+            _check_times(item)
+            return item
+    return TextItem(modality=modality, text=text, source="cli")
+
+
+class _PrimedClassifier:
+    """Wraps a claim classifier so one call scores the sentences of a whole batch of lines;
+    the analyzer's per-line calls are then answered from that batch."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.labels, self.name, self.version = inner.labels, inner.name, inner.version
+        self._rows: dict[str, np.ndarray] = {}
+
+    def prime(self, texts: Iterable[str]) -> None:
+        self._rows.clear()
+        self._score(list(dict.fromkeys(texts)))
+
+    def _score(self, texts: list[str]) -> None:
+        if texts:
+            rows = np.asarray(self.inner.predict_proba(texts), dtype=np.float64)
+            self._rows.update(zip(texts, rows, strict=True))
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        self._score([t for t in dict.fromkeys(texts) if t not in self._rows])
+        return np.stack([self._rows[t] for t in texts]) if texts else np.zeros((0, len(self.labels)))
+
+
+def run_text_command(lines: Iterable[bytes], *, analyzer, modality: Modality | str = Modality.title
+                     ) -> Iterator[dict]:
+    """One JSON-ready dict per input line: findings and verdict, or an `error`."""
+    from liveinspect.text.spans import split_sentences
+
+    modality = Modality(modality)
+    primed = None
+    if getattr(analyzer, "classifier", None) is not None:
+        primed = analyzer.classifier = _PrimedClassifier(analyzer.classifier)
+    batch: list[tuple[int, bytes]] = []
+
+    def flush() -> Iterator[dict]:
+        parsed = []
+        for number, raw in batch:
+            text, replaced = _decode(raw)
+            try:
+                parsed.append((number, parse_line(text, modality), replaced, None))
+            except LiveInspectError as error:
+                parsed.append((number, None, replaced, f"line {number}: {error}"))
+        if primed is not None:
+            primed.prime(item.text[s:e] for _, item, _, _ in parsed if item is not None
+                         for s, e in split_sentences(item.text))
+        for number, item, replaced, problem in parsed:
+            result: dict = {"line": number}
+            if item is not None:
+                try:
+                    findings = analyzer.analyze([item])
+                except LiveInspectError as error:
+                    problem = f"line {number}: {error}"
+                else:
+                    result.update({"text": item.text, "modality": item.modality.value,
+                                   "findings": [f.model_dump(mode="json") for f in findings],
+                                   "verdict": analyzer.policy.verdict(findings).model_dump(mode="json")})
+            if replaced:
+                result["warnings"] = ["the line is not valid UTF-8; bad bytes were replaced by U+FFFD"]
+            if problem:
+                result["error"] = problem
+            yield result
+        batch.clear()
+
+    for number, raw in enumerate(lines, start=1):
+        batch.append((number, raw))
+        if len(batch) >= BATCH_LINES:
+            yield from flush()
+    yield from flush()
+
+
 def cmd_text(args: argparse.Namespace) -> int:
-    from liveinspect.pipelines.text import TextAnalyzer, TextOptions, run_text_command
+    from liveinspect.pipelines.text import TextAnalyzer, TextOptions
     from liveinspect.policy import load_policy_dir
 
     policy = load_policy_dir(args.policy)
     options = component_settings(args).get("text") or TextOptions()
     analyzer = TextAnalyzer.from_options(options, policy=policy)
     threshold = Severity(args.fail_on).rank
-    reached = False
+    reached = failed = False
     with _open_lines(args.file) as stream:
         for result in run_text_command(stream, analyzer=analyzer, modality=args.modality):
-            reached = reached or any(Severity(f["severity"]).rank >= threshold for f in result["findings"])
-            print(json.dumps(result, ensure_ascii=False), flush=True)
-    return EXIT_FINDINGS if reached else EXIT_CLEAN
-
+            if "error" in result:
+                failed = True
+                print(f"liveinspect: incomplete: {result['error']}", file=sys.stderr)
+            reached = reached or any(Severity(f["severity"]).rank >= threshold
+                                     for f in result.get("findings", ()))
+            # allow_nan=False: what is printed is JSON, never NaN/Infinity.
+            print(json.dumps(result, ensure_ascii=False, allow_nan=False), flush=True)
+    if reached:
+        return EXIT_FINDINGS
+    return EXIT_INCOMPLETE if failed else EXIT_CLEAN
 
 
 def register(sub: argparse._SubParsersAction) -> None:

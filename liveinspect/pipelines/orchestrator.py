@@ -63,6 +63,7 @@ class ScanOptions:
     # An analyzer whose items fail this many times in a row is dropped for the rest of the scan;
     # fewer failures only skip the items that failed (each recorded in the report).
     max_consecutive_failures: int = 3
+    allow_private_urls: bool = False  # let URLs reach loopback/private addresses (own network, tests)
 
 
 @dataclass
@@ -304,13 +305,15 @@ class _Scan:
             else:
                 from liveinspect.media import iter_segments, probe
 
-                info = probe(self.broadcast.source)
+                private = self.options.allow_private_urls
+                info = probe(self.broadcast.source, allow_private_urls=private)
                 total = info.duration if info.duration else None
                 if self.options.max_duration and total:
                     total = min(total, self.options.max_duration)
                 segments = iter_segments(self.broadcast.source, window_s=self.options.window_s,
                                          fps=self.options.fps, stream_id=self.stream_id,
-                                         max_duration=self.options.max_duration)
+                                         max_duration=self.options.max_duration,
+                                         allow_private_urls=private)
                 # closing(): a stopped scan releases the decoder (and its network connection) at once.
                 with closing(segments):
                     self._read(segments, status, total)

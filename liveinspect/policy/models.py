@@ -6,8 +6,6 @@ file is reported instead of silently ignored.
 
 from __future__ import annotations
 
-import re
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from liveinspect.schema import Action, FindingKind, Severity
@@ -75,10 +73,15 @@ def _as_term(value: object) -> object:
 
 
 def _compiles(pattern: str) -> str:
+    # Compiled and run against hostile probes now, so a pattern that would
+    # backtrack for minutes on a long run of spaces never reaches a scan.
+    from liveinspect.errors import PolicyError
+    from liveinspect.text.safe_regex import compile_bounded
+
     try:
-        re.compile(pattern)
-    except re.error as error:
-        raise ValueError(f"invalid regular expression {pattern!r}: {error}") from error
+        compile_bounded(pattern)
+    except PolicyError as error:
+        raise ValueError(str(error)) from error
     return pattern
 
 
