@@ -15,8 +15,8 @@ from liveinspect.pipelines.text import CLASSIFIER_LABELS, TextAnalyzer
 from liveinspect.policy import load_policy
 from liveinspect.schema import TextSpan
 from liveinspect.text import LexiconMatcher
-from liveinspect.text import safe_regex
-from liveinspect.text.safe_regex import PatternBudgetError, compile_bounded
+from liveinspect.policy import regex as safe_regex
+from liveinspect.policy.regex import PatternBudgetError, compile_bounded
 
 
 @pytest.fixture(scope="module")

@@ -26,13 +26,12 @@ def incomplete_reasons(report: Report) -> list[str]:
         where = f" at {media.stopped_at:.1f} s" if media.stopped_at is not None else ""
         reasons.append(f"media {media.state}{where}: {media.message or 'not inspected to the end'}")
     for status in report.analyzers:
+        what = "cover" if status.name == "cover" else f"analyzer {status.name}"
         if status.state == "failed":
-            what = "cover" if status.name == "cover" else f"analyzer {status.name}"
             reasons.append(f"{what} failed: {status.reason}")
-    # Fields the orchestrator may add (items skipped with a recorded error, texts not fully checked).
-    for name in ("skipped_items", "not_inspected"):
-        for entry in getattr(report, name, None) or []:
-            reasons.append(f"not inspected: {entry}")
+        elif status.failed_items:
+            first = f" (first: {status.errors[0]})" if status.errors else ""
+            reasons.append(f"{what}: {status.failed_items} item(s) not inspected{first}")
     return reasons
 
 

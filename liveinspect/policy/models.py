@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from liveinspect.errors import PolicyError
+from liveinspect.policy.regex import compile_bounded
 from liveinspect.schema import Action, FindingKind, Severity
 
 
@@ -75,9 +77,6 @@ def _as_term(value: object) -> object:
 def _compiles(pattern: str) -> str:
     # Compiled and run against hostile probes now, so a pattern that would
     # backtrack for minutes on a long run of spaces never reaches a scan.
-    from liveinspect.errors import PolicyError
-    from liveinspect.text.safe_regex import compile_bounded
-
     try:
         compile_bounded(pattern)
     except PolicyError as error:

@@ -19,7 +19,7 @@ from liveinspect.policy import Policy, load_policy
 from liveinspect.schema import FindingKind
 from liveinspect.text.aho_corasick import AhoCorasick
 from liveinspect.text.normalize import NormalizedText, Normalizer, policy_normalizer
-from liveinspect.text.safe_regex import BoundedPattern, compile_bounded
+from liveinspect.policy.regex import BoundedPattern, compile_bounded
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class LexiconMatcher:
                 yield entry, start, end
 
     def _pattern_hits(self, text: str) -> list[tuple[LexiconEntry, int, int]]:
-        # Each search is timed (safe_regex): PatternBudgetError names the pattern.
+        # Each search is timed (policy.regex): PatternBudgetError names the pattern.
         return [(entry, found.start(), found.end())
                 for entry in self._patterns
                 for found in entry.regex.finditer(text) if found.end() > found.start()]

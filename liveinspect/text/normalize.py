@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from liveinspect.policy import Policy, load_policy
-from liveinspect.text.safe_regex import BoundedPattern, compile_bounded
+from liveinspect.policy.regex import BoundedPattern, compile_bounded
 
 # A run of gap characters is kept when one of these sits on its side: they
 # carry meaning (100%, +v, ¥99) rather than decorate.

@@ -80,6 +80,16 @@ class BoundedPattern:
                 f"policy pattern {self.name or self.source!r} ran past its {budget:.1f} s budget on a "
                 f"text of {len(text):,} characters; that text was not fully checked") from error
 
+    def search(self, text: str) -> regex.Match | None:
+        """The first match, or PatternBudgetError when the search runs past its budget."""
+        budget = call_budget_s(len(text))
+        try:
+            return self.compiled.search(text, timeout=budget)
+        except TimeoutError as error:
+            raise PatternBudgetError(
+                f"policy pattern {self.name or self.source!r} ran past its {budget:.1f} s budget on a "
+                f"text of {len(text):,} characters; that text was not fully checked") from error
+
     def sub(self, replacement, text: str) -> str:
         try:
             return self.compiled.sub(replacement, text, timeout=call_budget_s(len(text)))
