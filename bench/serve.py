@@ -234,7 +234,7 @@ def main() -> int:
         "--analyzers",
         "frames",
         "--settings",
-        json.dumps({"frames": {"faces": False}}),
+        json.dumps({"frames.faces": {"enabled": False}}),
         "--rate-limit",
         "0",
         "--allow-private-urls",

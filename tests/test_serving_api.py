@@ -50,7 +50,7 @@ def server(tmp_path_factory):
     config = ServiceConfig(
         data_dir=data,
         analyzers=("frames",),
-        analyzer_settings={"frames": {"faces": False}},
+        settings={"frames.faces": {"enabled": False}},
         allow_private_urls=True,
         window_s=2.0,
         fps=2.0,

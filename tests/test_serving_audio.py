@@ -17,7 +17,9 @@ JFK = Path(__file__).resolve().parent / "data" / "jfk.flac"
 
 @pytest.mark.slow
 def test_audio_is_transcribed_with_timed_segments(tmp_path):
-    config = ServiceConfig(data_dir=tmp_path, analyzers=("speech",), lexicon_only=True)
+    config = ServiceConfig(
+        data_dir=tmp_path, analyzers=("speech",), settings={"text": {"lexicon_only": True}}
+    )
     key = add_key(tmp_path)
     with ThreadServer(create_app(config)) as server, Client(server.url, key.key) as client:
         result = client.check_audio(JFK, filename="jfk.flac")

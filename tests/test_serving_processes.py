@@ -24,7 +24,7 @@ QR_ONLY = [
     "--analyzers",
     "frames",
     "--settings",
-    json.dumps({"frames": {"ocr": False, "faces": False}}),
+    json.dumps({"frames.ocr": {"enabled": False}, "frames.faces": {"enabled": False}}),
     "--lexicon-only",
     "--allow-private-urls",
     "--window",

@@ -25,7 +25,7 @@ def server(tmp_path_factory):
     config = ServiceConfig(
         data_dir=data,
         analyzers=(),
-        lexicon_only=True,
+        settings={"text": {"lexicon_only": True}},
         max_json_bytes=64 * 1024,
         max_image_bytes=100_000,
         max_audio_bytes=4_000_000,

@@ -25,7 +25,13 @@ from liveinspect.serving.config import ServiceConfig
 def test_no_generated_request_gets_a_server_error(tmp_path):
     data = tmp_path / "service"
     key = add_key(data)
-    config = ServiceConfig(data_dir=data, analyzers=(), lexicon_only=True, job_workers=0, rate_limit_per_s=0)
+    config = ServiceConfig(
+        data_dir=data,
+        analyzers=(),
+        settings={"text": {"lexicon_only": True}},
+        job_workers=0,
+        rate_limit_per_s=0,
+    )
     schemathesis = Path(sys.executable).with_name("schemathesis")
     with ThreadServer(create_app(config)) as server:
         result = subprocess.run(

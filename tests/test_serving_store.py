@@ -1,4 +1,4 @@
-"""The service's store on SQLite and on a real PostgreSQL server, signing, backoff, per-item text results."""
+"""The service's store on SQLite and on a real PostgreSQL server, signing, backoff."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import time
 import pytest
 from serving_support import PostgresServer
 
-from liveinspect.schema import Evidence, Finding, FindingKind, Modality, Severity, TextItem, TextSpan
+from liveinspect.schema import Evidence, Finding, FindingKind, Modality, Severity, TextSpan
 from liveinspect.serving.callbacks import backoff_delay
-from liveinspect.serving.inference import check_texts_per_item
 from liveinspect.serving.service import open_store
 from liveinspect.serving.signing import SignatureError, signature_headers, verify_signature
 from liveinspect.serving.store import delivery_id, finding_key
@@ -208,21 +207,3 @@ def test_backoff_grows_exponentially_with_jitter():
         cap = min(60.0, 2.0 * 2 ** (n - 1))
         assert cap / 2 <= delay <= cap
     assert len({round(d, 6) for d in delays}) == len(delays)
-
-
-def test_text_findings_go_back_to_their_items():
-    from liveinspect.pipelines.text import TextAnalyzer
-    from liveinspect.policy import load_policy
-
-    analyzer = TextAnalyzer(policy=load_policy())
-    items = [
-        TextItem(modality=Modality.title, text="全网第一 加微信 abc123"),
-        TextItem(modality=Modality.title, text="今天上新"),
-        TextItem(modality=Modality.title, text="全网第一 加微信 abc123"),
-        TextItem(modality=Modality.speech, text="全网第一 加微信 abc123", t_start=5.0, t_end=7.0),
-        TextItem(modality=Modality.title, text="销量第一"),
-    ]
-    per_item = check_texts_per_item(analyzer.analyze, items)
-    one_by_one = [analyzer.analyze([item]) for item in items]
-    assert per_item == one_by_one
-    assert per_item[1] == [] and per_item[0] and per_item[3][0].t_start == 5.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from liveinspect.cli.common import add_model_options, analyzer_settings
+from liveinspect.cli.common import add_model_options, component_settings, requested_weights
 from liveinspect.errors import LiveInspectError
 
 
@@ -20,20 +20,12 @@ def _retention(values: list[str]) -> dict[str, float]:
 
 
 def _settings(args: argparse.Namespace) -> dict:
-    """The model options' analyzer settings, with --settings JSON merged over them per analyzer."""
-    import json
-
-    settings = analyzer_settings(args)
+    """Each component's options from the model flags, with --settings JSON over them field by field."""
+    settings = component_settings(args)
     if args.settings:
-        try:
-            extra = json.loads(args.settings)
-        except json.JSONDecodeError as error:
-            raise LiveInspectError(f"--settings is not valid JSON: {error}") from error
-        if not isinstance(extra, dict) or not all(isinstance(v, dict) for v in extra.values()):
-            raise LiveInspectError('--settings takes {"analyzer": {"option": value}}, e.g. '
-                                   '{"frames": {"ocr": false}}')
-        for name, options in extra.items():
-            settings[name] = {**settings.get(name, {}), **options}
+        from liveinspect.serving.settings import parse_settings_json
+
+        settings = parse_settings_json(args.settings, settings)
     return settings
 
 
@@ -49,9 +41,8 @@ def build_config(args: argparse.Namespace):
         job_workers=args.workers,
         allow_private_urls=args.allow_private_urls,
         analyzers=names,
-        analyzer_settings=_settings(args),
-        lexicon_only=args.lexicon_only,
-        claim_model=args.claim_model,
+        settings=_settings(args),
+        requested_weights=requested_weights(args),
         window_s=args.window,
         fps=args.fps,
         max_batch_size=args.max_batch,
@@ -84,17 +75,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_json_logging(logging.DEBUG if args.verbose else logging.INFO)
     app = create_app(build_config(args))
     # Our middleware logs each request as JSON with its request id; uvicorn's own lines go too.
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_config=None,
-        access_log=False,
-        limit_concurrency=args.max_connections,
-        timeout_graceful_shutdown=30,
-        proxy_headers=args.proxy_headers,
-        forwarded_allow_ips=args.forwarded_allow_ips,
-    )
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_config=None,
+            access_log=False,
+            limit_concurrency=args.max_connections,
+            timeout_graceful_shutdown=30,
+            proxy_headers=args.proxy_headers,
+            forwarded_allow_ips=args.forwarded_allow_ips,
+        )
+    except SystemExit:
+        # uvicorn exits when the app fails to start; a configuration error (weights that were
+        # named and did not load) says so plainly instead.
+        error = getattr(app.state, "startup_error", None)
+        if error is not None:
+            raise error from None
+        raise
     return 0
 
 
@@ -185,7 +184,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="trust X-Forwarded-For/Proto from --forwarded-allow-ips (behind a reverse proxy)",
     )
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1")
-    serve.add_argument("--settings", help='analyzer constructor options as JSON, e.g. '
-                                          '\'{"frames": {"ocr": false, "faces": false}}\'')
+    serve.add_argument(
+        "--settings",
+        metavar="JSON",
+        help="component options as JSON, over the model flags, e.g. "
+        '\'{"frames.ocr": {"enabled": false}, "speech": {"language": "zh"}}\' '
+        "(unknown components or options are refused, naming the known ones)",
+    )
     add_model_options(serve)
     serve.set_defaults(func=cmd_serve)

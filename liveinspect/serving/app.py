@@ -22,7 +22,7 @@ from liveinspect import __version__
 from liveinspect.errors import LiveInspectError, MediaError, UnsafeSourceError
 from liveinspect.serving import logs
 from liveinspect.serving.config import ServiceConfig
-from liveinspect.serving.inference import ModelTimeout, NotServed, Overloaded
+from liveinspect.serving.inference import InspectionFailed, ModelTimeout, NotServed, Overloaded
 from liveinspect.serving.limits import BodyLimitMiddleware
 from liveinspect.serving.service import Service
 from liveinspect.serving.store import ApiKey
@@ -80,7 +80,12 @@ def create_app(config: ServiceConfig | None = None, *, service: Service | None =
     async def lifespan(app: FastAPI):
         from starlette.concurrency import run_in_threadpool
 
-        await run_in_threadpool(service.start)
+        try:
+            await run_in_threadpool(service.start)
+        except LiveInspectError as error:
+            # Kept for `liveinspect serve`, which reports it as a usage error (exit 2), not a crash.
+            app.state.startup_error = error
+            raise
         try:
             yield
         finally:
@@ -168,6 +173,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotServed)
     async def not_served(request: Request, error: NotServed):
         return error_response(501, "not_served", str(error))
+
+    @app.exception_handler(InspectionFailed)
+    async def inspection_failed(request: Request, error: InspectionFailed):
+        return error_response(500, "inspection_failed", str(error))
 
     @app.exception_handler(MediaError)
     async def media(request: Request, error: MediaError):

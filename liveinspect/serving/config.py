@@ -7,8 +7,10 @@ enforce their own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from liveinspect.errors import LiveInspectError
 from liveinspect.schema import Severity
@@ -36,12 +38,15 @@ class ServiceConfig:
     job_workers: int = 2  # jobs this process scans at once (threads sharing the one inspector)
     allow_private_urls: bool = False  # fetch from loopback/private networks (own media servers, tests)
     analyzers: tuple[str, ...] | None = None  # None: every analyzer the registry knows
-    analyzer_settings: dict = field(default_factory=dict)  # constructor arguments per analyzer
-    lexicon_only: bool = False  # text findings from the lexicon alone (no claim classifier)
-    claim_model: str | None = None  # claim classifier folder; None: the shipped n-gram model
+    # Options per component ("text", "speech", "frames.ocr", ...): option objects, or JSON-style
+    # dicts of some of their fields (see serving/settings.py); resolved to objects on construction.
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    # Component -> the weights its user named ("--whisper base.pt"): those must load, or the
+    # service does not start (a typo is an error, not a quietly skipped analyzer).
+    requested_weights: Mapping[str, str] = field(default_factory=dict)
     window_s: float = 5.0  # seconds per segment: short, so live findings arrive within seconds
     fps: float = 1.0  # frames sampled per second of video
-    max_batch_size: int | None = None  # caps every analyzer's batch (1 = no batching, for benchmarks)
+    max_batch_size: int | None = None  # caps every model's batch (1 = no batching, for benchmarks)
     max_wait_s: float = 0.02  # how long a batch waits for more items: the batching latency bound
     # -- uploads and inputs
     max_upload_bytes: int = 512 * MiB  # a media file sent to POST /v1/jobs
@@ -84,6 +89,10 @@ class ServiceConfig:
                 f"--database must be a postgresql:// URL, got {self.database!r}; "
                 "leave it out to use SQLite in the data folder"
             )
+        if self.settings:
+            from liveinspect.serving.settings import resolve_settings
+
+            object.__setattr__(self, "settings", resolve_settings(self.settings))
         # A partial table overrides the defaults class by class.
         object.__setattr__(self, "retention_days", {**DEFAULT_RETENTION_DAYS, **self.retention_days})
         unknown = set(self.retention_days) - set(DEFAULT_RETENTION_DAYS)

@@ -1,37 +1,43 @@
 """One inspector per process, shared by synchronous requests and jobs alike.
 
-Jobs call `Inspector.scan`; `/v1/image` and `/v1/audio` hand their items to
-the same per-analyzer batchers the scans use, so an uploaded image rides in
-the same model batch as the frames of live streams. `/v1/text` items share
-one text batcher, so concurrent text requests become one classifier call.
-Synchronous work is admitted only while fewer than `max_pending_items` items
-wait (else `Overloaded`, answered 429), and nobody waits longer than
-`sync_timeout_s` for a model.
+Jobs call `Inspector.scan`; `/v1/image` calls `Inspector.inspect_still` and
+`/v1/audio` `Inspector.inspect_segments`, whose items go through the same
+per-analyzer batchers the scans use, so an uploaded image rides in the same
+model batch as the frames of live streams. `/v1/text` items share one text
+batcher over `Inspector.check_texts_each`, so concurrent text requests become
+one classifier call. Every model batch is measured through the inspector's
+`on_batch` hook. Synchronous work is admitted only while fewer than
+`max_pending_items` items wait (else `Overloaded`, answered 429), and nobody
+waits longer than `sync_timeout_s` for a model (`ModelTimeout`, 503); work
+that times out still holds its place in the admission count until it ends,
+so timed-out requests cannot pile up unbounded work behind the models.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 import threading
 import time
-import uuid
-from collections.abc import Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from liveinspect.errors import LiveInspectError
-from liveinspect.pipelines.base import Analyzer, AnalyzerOutput, StillImage
 from liveinspect.pipelines.batcher import Batcher
-from liveinspect.pipelines.orchestrator import Inspector, ScanOptions
+from liveinspect.pipelines.orchestrator import Inspector, ScanOptions, ScanResult
 from liveinspect.schema import Action, Finding, Modality, TextItem, Verdict
 from liveinspect.serving.config import ServiceConfig
 from liveinspect.serving.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 # The vendors' three-way suggestion, from the Measures' graded actions (Articles 10 and 14).
 SUGGESTION = {
@@ -41,6 +47,9 @@ SUGGESTION = {
     Action.traffic_restriction: "block",
     Action.suspension: "block",
 }
+
+TEXT_BATCH = 64  # text items per classifier call across concurrent requests
+AUDIO_CHUNK_S = 30.0  # Whisper's window: an upload of n such chunks counts as n items waiting
 
 
 class Overloaded(LiveInspectError):
@@ -59,6 +68,10 @@ class NotServed(LiveInspectError):
     """This service was started without the analyzer a request needs."""
 
 
+class InspectionFailed(LiveInspectError):
+    """An analyzer failed on a synchronous request's input; answering "pass" would be a lie."""
+
+
 @dataclass
 class Inspection:
     findings: list[Finding]
@@ -71,46 +84,56 @@ class Inspection:
 
 
 def build_service_inspector(config: ServiceConfig, metrics: ServiceMetrics) -> Inspector:
-    """The process's inspector, every model call instrumented (batch size and seconds per model)."""
-    from liveinspect.pipelines.registry import build_analyzers, build_text_analyzer
+    """The process's inspector, built as `registry.build_inspector` builds one, with every model
+    batch (from scans and requests alike) measured per model and `max_batch_size` applied."""
+    from liveinspect.pipelines.registry import build_analyzers, component_options, products
+    from liveinspect.pipelines.text import TextAnalyzer, TextOptions
     from liveinspect.policy import load_policy
 
     policy = load_policy()
-    text_analyzer = build_text_analyzer(policy, config.claim_model, lexicon_only=config.lexicon_only)
+    settings = _capped(dict(config.settings), config.max_batch_size, component_options())
+    text_analyzer = TextAnalyzer.from_options(settings.get("text") or TextOptions(), policy=policy)
     names = list(config.analyzers) if config.analyzers is not None else None
-    analyzers, skipped = build_analyzers(names, config.analyzer_settings, policy)
-    for analyzer in analyzers:
-        if config.max_batch_size is not None:
+    analyzers, skipped = build_analyzers(names, settings, policy)
+    if config.max_batch_size is not None:
+        for analyzer in analyzers:
+            if "max_batch" in {f.name for f in dataclasses.fields(analyzer.Options)}:
+                continue  # capped through its options above (Whisper: what fits the device, at most that)
             try:
                 analyzer.batch_size = min(analyzer.batch_size, config.max_batch_size)
-            except AttributeError:  # a batch size its model decides (Whisper's) cannot be capped here
+            except AttributeError:  # a batch size its model decides, with no option to cap it
                 log.warning("analyzer %s keeps its own batch size", analyzer.name)
-        _instrument(analyzer, metrics)
+    product_options = {name: settings.get(name) or product.Options() for name, product in products().items()}
     # Shorter windows than the offline default: a live finding can only be reported once its
     # segment is complete, so the window bounds the latency (Article 9: real-time inspection).
     options = ScanOptions(
-        window_s=config.window_s, fps=config.fps, max_wait_s=config.max_wait_s, progress=False
+        window_s=config.window_s,
+        fps=config.fps,
+        max_wait_s=config.max_wait_s,
+        progress=False,
+        allow_private_urls=config.allow_private_urls,
     )
-    if "allow_private_urls" in ScanOptions.__dataclass_fields__:
-        options = ScanOptions(**{**vars(options), "allow_private_urls": config.allow_private_urls})
-    return Inspector(analyzers, text_analyzer=text_analyzer, policy=policy, skipped=skipped, options=options)
+    return Inspector(
+        analyzers,
+        text_analyzer=text_analyzer,
+        policy=policy,
+        skipped=skipped,
+        options=options,
+        product_options=product_options,
+        on_batch=metrics.observe_batch,
+    )
 
 
-def _instrument(analyzer: Analyzer, metrics: ServiceMetrics) -> None:
-    # The Inspector builds its batchers from `analyzer.forward`; an instance attribute set before
-    # that is what they call, so every batch (from scans and requests alike) is measured once.
-    forward = analyzer.forward
-    name = analyzer.name
-
-    def measured_forward(batch: Sequence[Any]) -> list[Any]:
-        started = time.perf_counter()
-        try:
-            return forward(batch)
-        finally:
-            metrics.batch_size.labels(name).observe(len(batch))
-            metrics.batch_seconds.labels(name).observe(time.perf_counter() - started)
-
-    analyzer.forward = measured_forward  # type: ignore[method-assign]
+def _capped(settings: dict[str, Any], cap: int | None, classes: dict[str, type]) -> dict[str, Any]:
+    """Settings with `max_batch` at most `cap` for every component whose options have one."""
+    if cap is None:
+        return settings
+    for name, cls in classes.items():
+        if "max_batch" in {f.name for f in dataclasses.fields(cls)}:
+            current = settings.get(name) or cls()
+            limit = cap if current.max_batch is None else min(current.max_batch, cap)
+            settings[name] = dataclasses.replace(current, max_batch=limit)
+    return settings
 
 
 class SharedInference:
@@ -122,44 +145,34 @@ class SharedInference:
         self.metrics = metrics
         self._pending = 0
         self._lock = threading.Lock()
-        self._own_batchers: dict[str, Batcher] = {}
         self.text_batcher = Batcher(
-            self._check_text_batch, max_batch_size=64, max_wait_s=config.max_wait_s, name="batch-text"
+            inspector.check_texts_each,
+            max_batch_size=TEXT_BATCH,
+            max_wait_s=config.max_wait_s,
+            name="batch-text",
+            on_batch=lambda size, seconds: metrics.observe_batch("text", size, seconds),
+        )
+        # Images and audio run as scans of their own (`inspect_still`, `inspect_segments`), whose
+        # items wait in the inspector's batchers; these threads only carry them so a request can
+        # stop waiting at its timeout. Admission bounds how many are busy at once.
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, min(64, config.max_pending_items)), thread_name_prefix="sync-inspect"
         )
 
     def close(self) -> None:
         self.text_batcher.close()
-        for batcher in self._own_batchers.values():
-            batcher.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- what is loaded, what waits ------------------------------------------------------
 
-    def analyzer(self, name: str) -> Analyzer | None:
-        return next((a for a in self.inspector.analyzers if a.name == name), None)
-
-    def _batcher(self, analyzer: Analyzer) -> Batcher:
-        # The inspector's own batcher, so requests share batches with running scans. It is not
-        # public API yet (see the service notes); a private batcher keeps requests working if it moves.
-        shared = getattr(self.inspector, "_batchers", {}).get(analyzer.name)
-        if shared is not None:
-            return shared
-        with self._lock:
-            if analyzer.name not in self._own_batchers:
-                self._own_batchers[analyzer.name] = Batcher(
-                    analyzer.forward,
-                    max_batch_size=analyzer.batch_size,
-                    max_wait_s=self.config.max_wait_s,
-                    name=f"serve-{analyzer.name}",
-                )
-            return self._own_batchers[analyzer.name]
+    def serves(self, analyzer: str) -> bool:
+        return any(a.name == analyzer for a in self.inspector.analyzers)
 
     def queue_depth(self) -> dict[str, int]:
-        """Items waiting in each model's batcher (scans' and requests') plus the text batcher."""
-        depth = {}
-        for analyzer in self.inspector.analyzers:
-            batcher = self._batcher(analyzer)
-            depth[analyzer.name] = batcher._queue.qsize()  # noqa: SLF001 - read-only gauge
-        depth["text"] = self.text_batcher._queue.qsize()  # noqa: SLF001
+        """Items waiting for each model's next batch (scans' and requests'), the text batcher's,
+        and the synchronous items admitted and not yet answered."""
+        depth = dict(self.inspector.queue_depths())
+        depth["text"] = self.text_batcher.pending
         depth["sync_pending"] = self._pending
         return depth
 
@@ -178,125 +191,89 @@ class SharedInference:
         with self._lock:
             self._pending -= items
 
-    def _wait(self, futures: Sequence[Future], model: str, started: float) -> list[Any]:
-        deadline = started + self.config.sync_timeout_s
-        results = []
-        for future in futures:
-            try:
-                results.append(future.result(timeout=max(0.0, deadline - time.monotonic())))
-            except FutureTimeout as error:
-                raise ModelTimeout(
-                    f"the {model} model did not answer within {self.config.sync_timeout_s:.0f} s; retry later"
-                ) from error
-        self.metrics.item_seconds.labels(model).observe(time.monotonic() - started)
-        return results
+    def _timeout(self, model: str) -> ModelTimeout:
+        return ModelTimeout(
+            f"the {model} model did not answer within {self.config.sync_timeout_s:.0f} s; retry later"
+        )
 
     # -- text ----------------------------------------------------------------------------
-
-    def _check_text_batch(self, items: Sequence[TextItem]) -> list[list[Finding]]:
-        return check_texts_per_item(self.inspector.check_texts, items)
 
     def check_texts(self, items: Sequence[TextItem]) -> list[Inspection]:
         self._admit(len(items))
         try:
             started = time.monotonic()
             futures = [self.text_batcher.submit(item) for item in items]
-            per_item = self._wait(futures, "text", started)
+            per_item = self._wait(futures, started)
         finally:
             self._release(len(items))
+        self.metrics.item_seconds.labels("text").observe(time.monotonic() - started)
         return [
             Inspection(findings, verdict=self.inspector.policy.verdict(findings)) for findings in per_item
         ]
 
+    def _wait(self, futures: Sequence[Future], started: float) -> list[Any]:
+        deadline = started + self.config.sync_timeout_s
+        results = []
+        for future in futures:
+            try:
+                results.append(future.result(timeout=max(0.0, deadline - time.monotonic())))
+            except FutureTimeout as error:
+                raise self._timeout("text") from error
+        return results
+
     # -- images and audio ------------------------------------------------------------------
 
-    def _run(self, analyzer: Analyzer, items: list[Any]) -> AnalyzerOutput:
-        self._admit(max(1, len(items)))
+    def _bounded(self, model: str, items: int, work: Callable[[], _T]) -> _T:
+        """`work()` on a pool thread, admitted as `items` waiting items, waited for at most
+        `sync_timeout_s`; its admission is released when it ends, not when the caller gives up."""
+        self._admit(items)
+        started = time.monotonic()
         try:
-            started = time.monotonic()
-            futures = [self._batcher(analyzer).submit(item) for item in items]
-            results = self._wait(futures, analyzer.name, started)
-        finally:
-            self._release(max(1, len(items)))
-        output = AnalyzerOutput()
-        for item, result in zip(items, results, strict=True):
-            output.extend(analyzer.postprocess(item, result))
-        return output
-
-    def _conclude(self, output: AnalyzerOutput) -> Inspection:
-        findings = self.inspector.grade(list(output.findings))
-        if output.texts:
-            findings.extend(self.inspector.check_texts(output.texts))
-        return Inspection(findings, output.texts, self.inspector.policy.verdict(findings))
+            future = self._pool.submit(work)
+        except BaseException:
+            self._release(items)
+            raise
+        future.add_done_callback(lambda _: self._release(items))
+        try:
+            result = future.result(timeout=self.config.sync_timeout_s)
+        except FutureTimeout as error:
+            raise self._timeout(model) from error
+        self.metrics.item_seconds.labels(model).observe(time.monotonic() - started)
+        return result
 
     def inspect_image(self, image: np.ndarray, modality: Modality = Modality.frame) -> Inspection:
-        analyzer = self.analyzer("frames")
-        if analyzer is None:
+        if not self.serves("frames"):
             raise NotServed(
                 "this service runs without the frame analyzer (start it with frames in --analyzers)"
             )
-        stream = f"image-{uuid.uuid4().hex[:12]}"
-        items = analyzer.preprocess_image(StillImage(image=image, modality=modality, name="upload"))
-        for item in items:
-            # A stream of its own: per-stream state (presenter presence) must not mix with a scan's.
-            if hasattr(item, "stream_id"):
-                item.stream_id = stream
-        try:
-            return self._conclude(self._run(analyzer, items))
-        finally:
-            analyzer.finish(stream)
+        result = self._bounded("frames", 1, lambda: self.inspector.inspect_still(image, modality=modality))
+        return _inspection(result, "frames")
 
     def inspect_audio(self, samples: np.ndarray) -> Inspection:
         from liveinspect.media.segment import SAMPLE_RATE, Segment
 
-        analyzer = self.analyzer("speech")
-        if analyzer is None:
+        if not self.serves("speech"):
             raise NotServed(
                 "this service runs without the speech analyzer (start it with speech in --analyzers)"
             )
-        stream = f"audio-{uuid.uuid4().hex[:12]}"
-        segment = Segment(index=0, t0=0.0, t1=len(samples) / SAMPLE_RATE, audio=samples, stream_id=stream)
-        try:
-            output = self._run(analyzer, analyzer.preprocess(segment))
-            output.texts.sort(key=lambda t: t.t_start or 0.0)
-            return self._conclude(output)
-        finally:
-            analyzer.finish(stream)
+        seconds = len(samples) / SAMPLE_RATE
+        # One segment for the whole clip (at most a minute): voice activity finds the speech in it
+        # and cuts it into Whisper chunks, so no sentence is cut at an arbitrary window boundary.
+        segment = Segment(index=0, t0=0.0, t1=seconds, audio=samples)
+        chunks = max(1, math.ceil(seconds / AUDIO_CHUNK_S))
+        result = self._bounded("speech", chunks, lambda: self.inspector.inspect_segments([segment]))
+        return _inspection(result, "speech")
 
 
-def check_texts_per_item(check, items: Sequence[TextItem]) -> list[list[Finding]]:
-    """Each item's findings from one `check(items)` call over all of them (one classifier batch).
-
-    The text analyzer returns findings grouped by item, in item order, and
-    every finding quotes its item's text, modality and time. Items are
-    deduplicated first, so no two distinct items look alike and the list can
-    be cut where the quoted item changes; duplicates get the same findings.
-    """
-    unique: dict[tuple, int] = {}
-    for item in items:
-        unique.setdefault(_identity(item), len(unique))
-    distinct = [next(i for i in items if _identity(i) == key) for key in unique]
-    findings = check(distinct) if distinct else []
-    per_distinct: list[list[Finding]] = [[] for _ in distinct]
-    position = 0
-    for index, item in enumerate(distinct):
-        while position < len(findings) and _belongs(findings[position], item):
-            per_distinct[index].append(findings[position])
-            position += 1
-    if position != len(findings):
-        raise LiveInspectError(f"could not attribute {len(findings) - position} text findings to their items")
-    return [list(per_distinct[unique[_identity(item)]]) for item in items]
-
-
-def _identity(item: TextItem) -> tuple:
-    return (item.text, item.modality, item.t_start, item.t_end)
-
-
-def _belongs(finding: Finding, item: TextItem) -> bool:
-    text = finding.evidence.text
-    if text is None or text.text != item.text or finding.modality != item.modality:
-        return False
-    # Word timings narrow a spoken finding's time inside its item; otherwise it is the item's time.
-    if item.words:
-        return True
-    return (finding.t_start, finding.t_end) == (item.t_start, item.t_end)
+def _inspection(result: ScanResult, analyzer: str) -> Inspection:
+    """A request's answer from its one-off scan; refused when the analyzer or the text check
+    failed on it, since no findings would then read as "pass"."""
+    report = result.report
+    problems = [
+        f"{status.name}: " + "; ".join(status.errors or [status.reason or "failed"])
+        for status in report.analyzers
+        if status.name in (analyzer, "text") and (status.state == "failed" or status.failed_items)
+    ]
+    if problems:
+        raise InspectionFailed("the input could not be inspected: " + " | ".join(problems))
+    return Inspection(list(report.findings), list(report.texts), report.verdict)

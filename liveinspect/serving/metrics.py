@@ -77,6 +77,11 @@ class ServiceMetrics:
         self._jobs: Callable[[], dict[str, int]] = dict
         r.register(_Live(self._live))
 
+    def observe_batch(self, model: str, size: int, seconds: float) -> None:
+        """`Inspector(on_batch=...)`: one model batch ran, whoever's items it held."""
+        self.batch_size.labels(model).observe(size)
+        self.batch_seconds.labels(model).observe(seconds)
+
     def watch(
         self, *, queue_depth: Callable[[], dict[str, int]], jobs_by_state: Callable[[], dict[str, int]]
     ) -> None:

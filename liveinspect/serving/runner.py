@@ -13,6 +13,7 @@ jobs are stopped and put back in the queue at once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -248,15 +249,17 @@ class JobRunner:
                 last_progress[0] = now
                 self.store.set_progress(job_id, self.owner, {"media_seconds": round(media_seconds, 2)})
                 self.changes.touch(job_id)
-            # Per job, not per inspector: the shared inspector's options hold for every scan.
-            if media_seconds >= limit and not entry.stop.is_set():
-                entry.reason = entry.reason or "max_duration"
-                entry.stop.set()
 
-        # The job id names the stream, so per-stream state of concurrent scans never mixes.
-        return self.inspector.scan(
-            broadcast, stream_id=job_id, on_findings=on_findings, on_progress=on_progress, stop=entry.stop
+        # The job's duration bound is this scan's option (the shared inspector's hold for every
+        # scan); it also bounds how long the scan waits on a stalled live source. `stop` is DELETE,
+        # shutdown and a lost lease.
+        options = dataclasses.replace(self.inspector.options, max_duration=limit)
+        result = self.inspector.scan(
+            broadcast, on_findings=on_findings, on_progress=on_progress, stop=entry.stop, options=options
         )
+        if request.get("max_duration") and result.report.media.duration_s >= limit - 0.01:
+            entry.reason = entry.reason or "max_duration"
+        return result
 
     def _complete(
         self, job: dict[str, Any], entry: _Running, result: ScanResult, warnings: list[str]

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from liveinspect.errors import LiveInspectError
 from liveinspect.pipelines.orchestrator import Inspector
 from liveinspect.serving.callbacks import DeliveryWorker
 from liveinspect.serving.config import ServiceConfig
@@ -54,6 +55,7 @@ class Service:
     def start(self) -> None:
         started = time.perf_counter()
         self.inspector = self._given_inspector or build_service_inspector(self.config, self.metrics)
+        self._check_requested_models()
         self.inference = SharedInference(self.inspector, self.config, self.metrics)
         self.runner = JobRunner(
             self.store,
@@ -78,6 +80,15 @@ class Service:
                 "analyzers": [a.name for a in self.inspector.analyzers],
             },
         )
+
+    def _check_requested_models(self) -> None:
+        """Weights the operator named must have loaded: a typo in --whisper stops the start."""
+        requested = self.config.requested_weights
+        for status in self.inspector.model_statuses():
+            if status.state != "ran" and status.name in requested:
+                if self._given_inspector is None:
+                    self.inspector.close()
+                raise LiveInspectError(f"{status.name} ({requested[status.name]}): {status.reason}")
 
     def _wake_deliveries(self) -> None:
         if self.deliveries is not None:
