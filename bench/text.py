@@ -67,12 +67,14 @@ def analyzers(threads: int):
 
 
 def bench_lines(checks: dict, lines: list[str]) -> dict:
-    from liveinspect.pipelines.text import run_text_command
+    from liveinspect.cli.text import run_text_command
 
     results = {}
     for name, analyzer in checks.items():
         started = time.perf_counter()
-        flagged = sum(bool(r["findings"]) for r in run_text_command(lines, analyzer=analyzer, batch_lines=64))
+        encoded = [line.encode() for line in lines]
+        rows = run_text_command(encoded, analyzer=analyzer, batch_lines=64)
+        flagged = sum(bool(r["findings"]) for r in rows)
         seconds = time.perf_counter() - started
         results[name] = {"seconds": round(seconds, 2), "lines_per_s": round(len(lines) / seconds, 1),
                          "lines_with_findings": flagged}

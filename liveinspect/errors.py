@@ -33,6 +33,18 @@ class MediaError(LiveInspectError):
         return text
 
 
+class UnsafeSourceError(MediaError):
+    """A URL (a source, a redirect, a playlist entry) points somewhere it must not be fetched from.
+
+    Raised before any byte is requested: an address on this machine or its
+    private network (loopback, RFC 1918, link-local, cloud metadata), a
+    multicast or reserved address, or a scheme that is not allowed. The
+    message names the URL, the address and the reason; a deployment that
+    really serves media on its own network passes `allow_private_urls=True`
+    (CLI: `--allow-private-urls`).
+    """
+
+
 class PolicyError(LiveInspectError):
     """A policy file (articles, negative list, claims, ladder) is missing or malformed."""
 

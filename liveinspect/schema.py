@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 # 1.1: AnalyzerStatus.details; 1.2: MediaStatus state "stopped", AnalyzerStatus failed_items/errors,
 # a "text" status in every report; 1.3: Product.category is a ProductCategory (old free text mapped,
 # kept in category_label), Product functions/indications/registration/aliases/t_start/t_end,
-# Evidence decided_by/rule/product/product_category
+# Evidence decided_by/rule/product/product_category; TextSpan keeps a window of the source text
+# (offset, source_length) instead of all of it
 SCHEMA_VERSION = "1.3"
 
 
@@ -101,20 +102,60 @@ class Box(_Model):
 
 
 class TextSpan(_Model):
-    """A character span [start, end) inside `text` (the text as it was read or heard)."""
+    """A character span [start, end) inside `text`.
+
+    `text` is a window of the source text (as it was read or heard) around
+    the match, starting at character `offset` of a source of
+    `source_length` characters; a short source is kept whole (offset 0).
+    Quoting a window, not the whole text, keeps a report linear in its
+    findings: a 36 KB description repeating a violation 1,000 times made a
+    37 MB report when every finding carried all of it. Build spans with
+    `TextSpan.around`.
+    """
 
     text: str
     start: int = Field(ge=0)
     end: int = Field(ge=0)
+    offset: int = Field(default=0, ge=0)
+    source_length: int | None = Field(default=None, ge=0)  # None: `text` is the whole source
 
     @property
     def matched(self) -> str:
         return self.text[self.start:self.end]
 
+    @property
+    def source_start(self) -> int:
+        return self.offset + self.start
+
+    @property
+    def source_end(self) -> int:
+        return self.offset + self.end
+
+    @classmethod
+    def around(cls, text: str, start: int, end: int, *, context: int = 80,
+               max_match: int = 400) -> "TextSpan":
+        """The span [start, end) of `text`, keeping `context` characters on each side.
+
+        A match longer than `max_match` characters is cut there (its window
+        then ends at the cut); `source_start`/`source_end` give the span in
+        the full text either way.
+        """
+        if not 0 <= start <= end <= len(text):
+            raise ValueError(f"span [{start}, {end}) outside text of length {len(text)}")
+        shown_end = min(end, start + max_match)
+        lo, hi = max(0, start - context), min(len(text), shown_end + context)
+        if lo == 0 and hi == len(text):
+            return cls(text=text, start=start, end=end)
+        return cls(text=text[lo:hi], start=start - lo, end=shown_end - lo, offset=lo,
+                   source_length=len(text))
+
     @model_validator(mode="after")
     def _inside(self) -> "TextSpan":
         if not (self.start <= self.end <= len(self.text)):
             raise ValueError(f"span [{self.start}, {self.end}) outside text of length {len(self.text)}")
+        if self.source_length is not None and self.offset + len(self.text) > self.source_length:
+            raise ValueError(f"window at {self.offset} of {len(self.text)} characters runs past a "
+                             f"source of {self.source_length}")
         return self
 
 

@@ -45,7 +45,9 @@ def test_text_modality_and_lexicon_only(monkeypatch, capsys):
     assert rows[0]["modality"] == "speech" and finding["modality"] == "speech"
     assert finding["model"] == "lexicon"
     _, rows = run_text(monkeypatch, capsys, ["三天祛斑"])
-    assert "claims-combined" in rows[0]["findings"][0]["model"]  # n-gram + encoder by default
+    assert "claims-combined" in rows[0]["findings"][0]["model"]  # n-gram + encoder, the default
+    _, rows = run_text(monkeypatch, capsys, ["三天祛斑"], "--no-claim-encoder")
+    assert "claims-ngram" in rows[0]["findings"][0]["model"]
 
 
 def test_text_missing_file_is_exit_2(capsys, tmp_path):

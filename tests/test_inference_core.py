@@ -163,12 +163,22 @@ class BrokenClassifier:
 
 
 def test_a_failing_text_check_is_fenced_and_reported(tmp_path):
+    from liveinspect.cli.exit import incomplete_reasons
+    from liveinspect.schema import Product
+
     text = TextAnalyzer(policy=load_policy(), classifier=BrokenClassifier())
     with small_inspector(text=text) as inspector:
-        report = inspector.scan(Broadcast(source="", title="全网第一")).report
-    status = next(s for s in report.analyzers if s.name == "text")
-    assert status.state == "failed" and "classifier bug" in status.reason
-    assert [t.text for t in report.texts] == ["全网第一"]  # what was read is kept
+        one = inspector.scan(Broadcast(source="", title="全网第一")).report
+        many = inspector.scan(Broadcast(source="", title="全网第一", profile="加微信",
+                                        products=[Product(name="面霜"), Product(name="洁面乳")])).report
+    status = next(s for s in one.analyzers if s.name == "text")
+    assert status.state == "ran" and status.failed_items == 1  # one text lost, the check goes on
+    assert "classifier bug" in status.errors[0]
+    assert [t.text for t in one.texts] == ["全网第一"]  # what was read is kept
+    assert any("analyzer text: 1 item(s) not inspected" in r for r in incomplete_reasons(one))
+    status = next(s for s in many.analyzers if s.name == "text")
+    assert status.state == "failed" and status.reason.startswith("dropped after 3 failures in a row")
+    assert "classifier bug" in status.reason and len(many.texts) == 4
 
 
 def test_stop_ends_the_scan_after_the_segment_in_hand_and_keeps_its_findings(tmp_path):

@@ -81,9 +81,9 @@ def test_hls_playlist_over_http(media_http_root):
     root, base = media_http_root
     make_video(root / "live.m3u8", seconds=5.0, fps=10, size=(64, 48), container="hls", cuts=[2.5])
     url = f"{base}/live.m3u8"
-    info = probe(url)
+    info = probe(url, allow_private_urls=True)
     assert info.format_name == "hls" and info.has_audio and info.has_video and info.is_network
-    segments = list(iter_segments(url, window_s=2.0, fps=1.0))
+    segments = list(iter_segments(url, window_s=2.0, fps=1.0, allow_private_urls=True))
     assert [s.t0 for s in segments] == [0.0, 2.0, 4.0]
     assert segments[-1].t1 == pytest.approx(5.0, abs=0.2)
     frames = [f for s in segments for f in s.frames]
@@ -103,12 +103,12 @@ def test_hls_playlist_cannot_pull_local_files(media_http_root, tmp_path, monkeyp
     (root / "passwd.m3u8").write_text(f"{header}#EXTINF:2.0,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n")
     for playlist in ("evil.m3u8", "passwd.m3u8"):
         with pytest.raises(MediaError, match="cannot open|no audio and no video"):
-            list(iter_segments(f"{base}/{playlist}"))
+            list(iter_segments(f"{base}/{playlist}", allow_private_urls=True))
     # The same bytes served over http play, and the same playlist opens once
     # "file" is whitelisted: the refusal above is the whitelist's doing.
-    assert probe(f"{base}/real.m3u8").has_video
+    assert probe(f"{base}/real.m3u8", allow_private_urls=True).has_video
     monkeypatch.setitem(source_module._WHITELIST, "http", "http,https,tcp,tls,crypto,file")
-    assert probe(f"{base}/evil.m3u8").has_video
+    assert probe(f"{base}/evil.m3u8", allow_private_urls=True).has_video
 
 
 def test_network_open_times_out(monkeypatch):
@@ -120,7 +120,8 @@ def test_network_open_times_out(monkeypatch):
     started = time.monotonic()
     try:
         with pytest.raises(MediaError, match="cannot open"):
-            probe(f"http://127.0.0.1:{listener.getsockname()[1]}/stalled.m3u8")
+            probe(f"http://127.0.0.1:{listener.getsockname()[1]}/stalled.m3u8",
+                  allow_private_urls=True)
     finally:
         listener.close()
     assert time.monotonic() - started < 10
@@ -132,7 +133,7 @@ def test_refused_connection_is_a_media_error():
     port = probe_socket.getsockname()[1]
     probe_socket.close()   # nothing listens there now
     with pytest.raises(MediaError, match="cannot open"):
-        probe(f"rtmp://127.0.0.1:{port}/live/key")
+        probe(f"rtmp://127.0.0.1:{port}/live/key", allow_private_urls=True)
 
 
 def test_path_objects_never_become_urls(tmp_path, monkeypatch):
@@ -166,7 +167,7 @@ def test_connection_dropped_mid_transfer_keeps_what_was_decoded(tmp_path):
     try:
         with pytest.raises(MediaError) as caught:
             for segment in iter_segments(f"http://127.0.0.1:{listener.getsockname()[1]}/vod.mkv",
-                                         window_s=2.0):
+                                         window_s=2.0, allow_private_urls=True):
                 received.append(segment)
     finally:
         listener.close()
@@ -184,11 +185,12 @@ def test_live_hls_has_no_duration_and_max_duration_bounds_the_read(media_http_ro
     # Without ENDLIST a playlist is live: more segments may come.
     (root / "live.m3u8").write_text(playlist.replace("#EXT-X-ENDLIST\n", "")
                                     .replace("#EXT-X-PLAYLIST-TYPE:VOD\n", ""))
-    info = probe(f"{base}/live.m3u8")
+    info = probe(f"{base}/live.m3u8", allow_private_urls=True)
     assert info.duration is None and info.is_live
-    assert probe(f"{base}/vod.m3u8").duration == pytest.approx(6.0, abs=0.2)
+    assert probe(f"{base}/vod.m3u8", allow_private_urls=True).duration == pytest.approx(6.0, abs=0.2)
     started = time.monotonic()
-    segments = list(iter_segments(f"{base}/live.m3u8", window_s=1.0, max_duration=3.0))
+    segments = list(iter_segments(f"{base}/live.m3u8", window_s=1.0, max_duration=3.0,
+                                  allow_private_urls=True))
     assert time.monotonic() - started < 5
     assert [(s.t0, s.t1) for s in segments] == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
     assert all(len(s.frames) == 1 for s in segments)

@@ -59,7 +59,7 @@ def test_summary_lists_what_the_policy_holds() -> None:
     summary = load_policy().summary()
     assert summary["version"] == load_policy().version
     assert set(summary["files"]) == {"articles", "negative_list", "claims", "ladder", "qr_rules",
-                                     "scene_prompts", "aigc_labels"}
+                                     "scene_prompts", "aigc_labels", "product_rules"}
     assert summary["kinds"]["absolute_term"]["articles"] == ["AdLaw-9", "Art-18"]
     assert summary["categories"]["firearms"]["severity"] == "critical"
     assert summary["categories"]["firearms"]["terms"] > 20

@@ -10,12 +10,8 @@ import numpy as np
 import pytest
 
 from liveinspect.errors import LiveInspectError
-from liveinspect.pipelines.text import (
-    CLASSIFIER_LABELS,
-    ClaimClassifier,
-    TextAnalyzer,
-    run_text_command,
-)
+from liveinspect.cli.text import run_text_command
+from liveinspect.pipelines.text import CLASSIFIER_LABELS, ClaimClassifier, TextAnalyzer
 from liveinspect.policy import load_policy
 from liveinspect.schema import Action, Box, FindingKind, Modality, Severity, TextItem
 from liveinspect.text.spans import split_sentences, word_char_spans
@@ -259,7 +255,7 @@ def test_run_text_command_yields_one_json_object_per_line() -> None:
     lines = ["全网最低价\n", "今天天气不错\n",
              json.dumps({"modality": "speech", "text": "加我微信", "t_start": 3, "t_end": 5},
                         ensure_ascii=False) + "\n"]
-    results = list(run_text_command(lines, load_policy()))
+    results = list(run_text_command(_bytes(lines), analyzer=TextAnalyzer(policy=load_policy())))
     assert [r["line"] for r in results] == [1, 2, 3]
     assert results[0]["text"] == "全网最低价"
     assert {f["kind"] for f in results[0]["findings"]} == {"absolute_term", "false_price"}
@@ -271,11 +267,16 @@ def test_run_text_command_yields_one_json_object_per_line() -> None:
 
 
 def test_run_text_command_rejects_bad_items() -> None:
-    with pytest.raises(LiveInspectError, match="line 2"):
-        list(run_text_command(["ok", '{"modality": "smell", "text": "x"}'], load_policy()))
+    check = TextAnalyzer(policy=load_policy())
+    ok, bad = run_text_command(_bytes(["ok", '{"modality": "smell", "text": "x"}']), analyzer=check)
+    assert "error" not in ok and bad["error"].startswith("line 2: not a valid TextItem")
     # Plain text that only looks like JSON is still text.
-    [result] = list(run_text_command(["{最好的}"], load_policy()))
+    [result] = list(run_text_command(_bytes(["{最好的}"]), analyzer=check))
     assert result["findings"][0]["kind"] == "absolute_term"
+
+
+def _bytes(lines: list[str]) -> list[bytes]:
+    return [line.encode("utf-8") for line in lines]
 
 
 def test_demo_broadcast_texts(analyzer: TextAnalyzer) -> None:
@@ -346,8 +347,9 @@ def test_text_command_reads_products_and_batches_lines() -> None:
 
     drug = Product(name="某某片", category="drug_otc", indications=["用于辅助降血糖"], registration="X-1")
     lines = ["这款产品能降血糖\n", "今天天气不错\n", "这款产品能降血糖\n"]
-    strict = list(run_text_command(lines, batch_lines=2))
+    check = TextAnalyzer(policy=load_policy())
+    strict = list(run_text_command(_bytes(lines), analyzer=check, batch_lines=2))
     assert [bool(r["findings"]) for r in strict] == [True, False, True]
     assert [r["line"] for r in strict] == [1, 2, 3]
-    read = list(run_text_command(lines, products=[drug], batch_lines=2))
+    read = list(run_text_command(_bytes(lines), analyzer=check, products=[drug], batch_lines=2))
     assert [bool(r["findings"]) for r in read] == [False, False, False]

@@ -1,7 +1,10 @@
 """The `liveinspect` command: one module per command, each with `register(subparsers)`.
 
-Exit codes: 0 clean, 1 a finding reached --fail-on, 2 an error (bad input,
-missing file, corrupt media); the error is printed on stderr.
+Exit codes (see liveinspect/cli/exit.py): 0 clean and completely inspected,
+1 a finding reached --fail-on, 2 an error (bad input, missing file, media
+that does not decode at all), 3 incomplete (part of the broadcast was not
+inspected: partial or stopped media, a failed analyzer or cover, a skipped
+item); errors and what was not inspected are printed on stderr.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ import logging
 import sys
 
 from liveinspect import __version__
-from liveinspect.cli.common import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, demo_dir
+from liveinspect.cli.common import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, EXIT_INCOMPLETE, demo_dir
 from liveinspect.errors import LiveInspectError
 
 # Command modules, in the order `liveinspect --help` lists them.
-COMMANDS = ("scan", "scan_many", "text", "schema", "probe", "transcribe", "models", "train", "evaluate")
+COMMANDS = ("scan", "scan_many", "text", "schema", "probe", "transcribe", "models", "train", "evaluate",
+            "serve", "keys")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,4 +55,5 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-__all__ = ["EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "build_parser", "demo_dir", "main"]
+__all__ = ["EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "EXIT_INCOMPLETE", "build_parser", "demo_dir",
+           "main"]

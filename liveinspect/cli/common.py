@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import tempfile
 import types
 import typing
 from pathlib import Path
@@ -12,7 +14,32 @@ from liveinspect.errors import LiveInspectError
 from liveinspect.pipelines.options import OptionField, option_fields
 from liveinspect.schema import Severity
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+from liveinspect.cli.exit import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, EXIT_INCOMPLETE  # noqa: F401
+
+
+def positive_number(text: str) -> float:
+    """argparse type: a finite number > 0 (`nan`, `inf`, 0 and negatives are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def check_out_dir(path: str | os.PathLike) -> Path:
+    """Make sure the report folder can be written before a long scan starts."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise LiveInspectError(f"--out {out} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise LiveInspectError(f"--out {out} is not writable: {error.strerror or error}") from error
+    return out
 
 
 def demo_dir() -> Path:
@@ -99,14 +126,26 @@ def check_requested_models(args: argparse.Namespace, inspector) -> None:
             raise LiveInspectError(f"{status.name}: {status.reason}")
 
 
+def add_allow_private_urls(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-private-urls", action="store_true",
+                        help="let URLs (and the playlists, segments and redirects they lead to) reach "
+                             "loopback and private-network addresses; off by default so a pasted URL "
+                             "cannot reach this machine or its network (cloud metadata stays refused)")
+
+
 def add_scan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="out/scan", help="folder for report.json, report.html, frames/")
     parser.add_argument("--json", action="store_true", help="print the report JSON on stdout")
     parser.add_argument("--fail-on", default="low", choices=[s.value for s in Severity],
                         help="exit 1 when a finding reaches this severity (default: low)")
-    parser.add_argument("--fps", type=float, default=1.0, help="frames sampled per second (default 1)")
-    parser.add_argument("--window", type=float, default=30.0, help="seconds per segment (default 30)")
-    parser.add_argument("--max-duration", type=float, help="stop after this many seconds (live streams)")
+    parser.add_argument("--fps", type=positive_number, default=1.0,
+                        help="frames sampled per second (default 1)")
+    parser.add_argument("--window", type=positive_number, default=30.0,
+                        help="seconds per segment (default 30)")
+    parser.add_argument("--max-duration", type=positive_number,
+                        help="stop after this many seconds of media; also bounds the time spent waiting "
+                             "on the source to 1.5x that plus 30 s")
+    add_allow_private_urls(parser)
     parser.add_argument("--analyzers", help="comma-separated analyzers to run, or none (default: all)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("--policy", help="folder with your own policy YAML files (default: the shipped one)")

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from liveinspect.cli.common import (
     EXIT_CLEAN,
-    EXIT_ERROR,
     EXIT_FINDINGS,
     add_scan_options,
+    check_out_dir,
     check_requested_models,
     component_settings,
     demo_dir,
 )
+from liveinspect.cli.exit import exit_code, incomplete_reasons
 from liveinspect.errors import LiveInspectError
-from liveinspect.schema import Broadcast, Report, Severity
+from liveinspect.schema import Broadcast, Report
 
 
 def _scan_and_write(broadcast: Broadcast, args: argparse.Namespace) -> int:
@@ -25,8 +30,12 @@ def _scan_and_write(broadcast: Broadcast, args: argparse.Namespace) -> int:
     from liveinspect.policy import load_policy_dir
     from liveinspect.report.html import write_report
 
+    out = check_out_dir(args.out)   # before the scan: a typo must not cost an hour of decoding
+    cover = broadcast.cover
+    if cover and "://" not in cover and not Path(cover).is_file():
+        raise LiveInspectError(f"cover {cover} not found (or not a file)")
     options = ScanOptions(window_s=args.window, fps=args.fps, max_duration=args.max_duration,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, allow_private_urls=args.allow_private_urls)
     names = None  # all
     if args.analyzers:  # "none": only the title, profile and product list are checked
         names = [n.strip() for n in args.analyzers.split(",") if n.strip() not in ("", "none")]
@@ -34,8 +43,9 @@ def _scan_and_write(broadcast: Broadcast, args: argparse.Namespace) -> int:
     with build_inspector(names, options=options, policy=policy,
                          settings=component_settings(args)) as inspector:
         check_requested_models(args, inspector)
-        result = inspector.scan(broadcast)
-    files = write_report(result.report, result.evidence, args.out, policy=inspector.policy)
+        with stop_on_signals() as stop:
+            result = inspector.scan(broadcast, stop=stop)
+    files = write_report(result.report, result.evidence, out, policy=inspector.policy)
     if args.json:
         print(result.report.to_json())
     else:
@@ -43,10 +53,33 @@ def _scan_and_write(broadcast: Broadcast, args: argparse.Namespace) -> int:
     if result.report.media.state == "failed":
         # The report still holds what the title, profile and cover gave; the source itself did not decode.
         print(f"liveinspect: error: {result.report.media.message}", file=sys.stderr)
-        return EXIT_ERROR
-    threshold = Severity(args.fail_on).rank
-    reached = any(f.severity.rank >= threshold for f in result.report.findings)
-    return EXIT_FINDINGS if reached else EXIT_CLEAN
+    for reason in incomplete_reasons(result.report):
+        print(f"liveinspect: incomplete: {reason}", file=sys.stderr)
+    return exit_code(result.report, args.fail_on)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An Event set by the first SIGINT/SIGTERM, so the scan ends after the segment in hand and
+    its report (title, profile, cover and everything decoded so far) is still written. A second
+    signal interrupts at once."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print(f"liveinspect: {signal.Signals(signum).name}: stopping after the current segment and "
+              "writing the report (send it again to abort)", file=sys.stderr)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _print_summary(report: Report, html_path: Path) -> None:

@@ -136,8 +136,8 @@ class AudioTimeline:
         return out
 
 
-def load_audio(source: SourceLike, *, start: float = 0.0,
-               duration: float | None = None) -> np.ndarray:
+def load_audio(source: SourceLike, *, start: float = 0.0, duration: float | None = None,
+               allow_private_urls: bool = False) -> np.ndarray:
     """Decode the first audio stream of `source` to mono float32 at 16 kHz.
 
     `start` and `duration` are seconds from the start of the source. Any
@@ -150,7 +150,7 @@ def load_audio(source: SourceLike, *, start: float = 0.0,
         raise MediaError(f"start must be >= 0, got {start}")
     if duration is not None and duration <= 0:
         raise MediaError(f"duration must be > 0, got {duration}")
-    resolved = resolve_source(source)
+    resolved = resolve_source(source, allow_private_urls=allow_private_urls)
     with open_container(resolved) as container:
         stream, _ = main_streams(container)
         if stream is None:

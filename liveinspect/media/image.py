@@ -14,10 +14,70 @@ from liveinspect.errors import MediaError
 from liveinspect.media.source import resolve_source
 
 DEFAULT_MAX_PIXELS = 40_000_000
+# Picture shapes a model may be given. Detectors scale the short side up to a
+# fixed size (PP-OCR: 736 px), so memory grows with the aspect ratio: a
+# 1280x2 cover became a 24 GB array. At 1:20 OCR already peaks at 1.6 GB;
+# real covers, frames and banners stay well inside 1:16. The minimum side
+# keeps out slivers that hold nothing to read (the ratio bounds the memory).
+MAX_ASPECT_RATIO = 16.0
+MIN_SIDE = 8
+
+
+def geometry_problem(width: int, height: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
+    """Why a width x height picture may not reach a model, or None when it may.
+
+    The one guard for covers, image sources, decoded video frames and any
+    array handed to a model (OCR, CLIP, face and exposure detectors).
+    """
+    if width <= 0 or height <= 0:
+        return f"picture has zero size {width}x{height}"
+    if width * height > max_pixels:
+        return (f"picture is too large: {width}x{height} = {width * height:,} pixels exceeds "
+                f"the limit of {max_pixels:,}")
+    if min(width, height) < MIN_SIDE:
+        return f"picture {width}x{height} is thinner than {MIN_SIDE} px, too thin to inspect"
+    if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+        return (f"picture {width}x{height} has an aspect ratio beyond 1:{MAX_ASPECT_RATIO:g}; "
+                "refused (models would scale it into a huge array)")
+    return None
+
+
+def check_geometry(width: int, height: int, *, source: str | None = None,
+                   max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Raise MediaError naming the problem when `geometry_problem` finds one."""
+    problem = geometry_problem(width, height, max_pixels=max_pixels)
+    if problem:
+        raise MediaError(problem, source=source)
+
+
+def check_array(image: object, *, source: str | None = None) -> None:
+    """Check an RGB array's geometry before a model sees it (arrays may come from anywhere)."""
+    shape = getattr(image, "shape", None)
+    if shape is None or len(shape) < 2:
+        raise MediaError(f"expected an image array (H, W, 3), got shape {shape}", source=source)
+    check_geometry(int(shape[1]), int(shape[0]), source=source)
 
 # Formats a cover or screenshot comes in. Pillow can open more (EPS runs
 # Ghostscript, PSD/ICO/... are rarely expected): refuse them up front.
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+
+
+def check_image_header(path: Path, display: str) -> None:
+    """Apply the geometry guard to an image file from its header alone (no pixel decoded).
+
+    Used when an image is the SOURCE of a scan: FFmpeg would allocate the
+    full canvas a header claims before finding the data is missing.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as error:
+        raise MediaError(f"image is too large: {error}", source=display) from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return   # not something Pillow reads; FFmpeg's own dimensions are checked later
+    check_geometry(width, height, source=display)
 
 
 def _image_input(source: str | os.PathLike | bytes) -> tuple[io.BytesIO | Path, str]:
@@ -38,7 +98,8 @@ def load_image(source: str | Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXE
 
     The size is read from the header and checked against `max_pixels` before
     any pixel is decoded, so a small file that claims a huge canvas (a
-    decompression bomb) is refused cheaply. Transparent pixels are composited
+    decompression bomb) is refused cheaply, and so is a shape no model should
+    see (`geometry_problem`: thinner than 8 px, beyond 1:16). Transparent pixels are composited
     onto white; animated images give their first frame. Raises MediaError
     naming the problem: empty, not an image / unsupported format, too large,
     truncated or corrupt.
@@ -50,11 +111,7 @@ def load_image(source: str | Path | bytes, *, max_pixels: int = DEFAULT_MAX_PIXE
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(fp, formats=IMAGE_FORMATS) as image:
                 width, height = image.size
-                if width <= 0 or height <= 0:
-                    raise MediaError(f"image header has zero size {width}x{height}", source=display)
-                if width * height > max_pixels:
-                    raise MediaError(f"image is too large: {width}x{height} = {width * height:,} "
-                                     f"pixels exceeds the limit of {max_pixels:,}", source=display)
+                check_geometry(width, height, source=display, max_pixels=max_pixels)
                 image.load()
                 upright = ImageOps.exif_transpose(image)
                 return _to_rgb(upright)

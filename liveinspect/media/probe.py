@@ -39,12 +39,14 @@ class MediaInfo:
         return {**asdict(self), "is_live": self.is_live}
 
 
-def probe(source: SourceLike) -> MediaInfo:
+def probe(source: SourceLike, *, allow_private_urls: bool = False) -> MediaInfo:
     """Read `source`'s headers: duration, streams, picture size, frame rate, format.
 
-    Raises MediaError when it cannot be opened or has neither audio nor video.
+    Raises MediaError when it cannot be opened or has neither audio nor video
+    (UnsafeSourceError when a URL it fetches points at a loopback, private or
+    metadata address and `allow_private_urls` is not set).
     """
-    resolved = resolve_source(source)
+    resolved = resolve_source(source, allow_private_urls=allow_private_urls)
     with open_container(resolved) as container:
         audio, video = main_streams(container)
         duration = container.duration / av.time_base if container.duration else None

@@ -7,6 +7,12 @@ over http may name `file:///etc/passwd` as a segment. So a source is
 classified here first, anything but a local path or an http(s)/rtmp(s) URL is
 refused before FFmpeg sees it, and every open passes `protocol_whitelist` so
 that nested opens (playlist segments, redirects) stay inside the same family.
+
+Local files and http(s) URLs are then read through `opener.SourceOpener`
+(PyAV's `io_open`), which applies those rules to each file FFmpeg opens, at
+the moment it opens it, and fetches http(s) itself so that every URL and
+redirect passes the network address filter (`netguard`). rtmp(s) is read by
+FFmpeg's own protocol: its URL is checked once, before the connection.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import av
 
 from liveinspect.errors import MediaError
 from liveinspect.media.guard import check_local_file
+from liveinspect.media.netguard import check_url
 
 # Seconds to wait for a network peer before giving up (open, then each read).
 NETWORK_TIMEOUT_S = (15.0, 30.0)
@@ -55,6 +62,12 @@ class ResolvedSource:
     is_network: bool
     options: dict[str, str] = field(default_factory=dict)
     local_path: Path | None = None
+    # Whether network fetches may reach loopback/private addresses (own-network deployments, tests).
+    allow_private_urls: bool = False
+
+    @property
+    def scheme(self) -> str:
+        return "file" if self.local_path is not None else self.url.split(":", 1)[0].lower()
 
 
 SourceLike = str | os.PathLike
@@ -66,6 +79,10 @@ def _local(path: Path, display: str) -> ResolvedSource:
         raise MediaError("file not found", source=display)
     if path.is_dir():
         raise MediaError("is a directory, not a media file", source=display)
+    if not path.is_file():
+        # /dev/zero, a FIFO or a socket: endless or blocking, and stat() says 0 bytes.
+        raise MediaError("is not a regular file (a device, FIFO or socket); give a media file",
+                         source=display)
     if path.stat().st_size == 0:
         raise MediaError("file is empty (zero bytes)", source=display)
     check_local_file(path, display)
@@ -77,7 +94,7 @@ def _local(path: Path, display: str) -> ResolvedSource:
                           local_path=path)
 
 
-def resolve_source(source: SourceLike) -> ResolvedSource:
+def resolve_source(source: SourceLike, *, allow_private_urls: bool = False) -> ResolvedSource:
     """Classify `source` and refuse anything that is not a local file or an allowed URL.
 
     A `pathlib.Path` (or any `os.PathLike`) is always a local file, whatever
@@ -86,7 +103,10 @@ def resolve_source(source: SourceLike) -> ResolvedSource:
     otherwise a string is a URL when it starts with an allowed scheme (file,
     http, https, rtmp, rtmps; HLS is http(s) with a .m3u8 playlist), is
     refused when it starts with any other scheme, and is a local path when it
-    has none.
+    has none. Nothing is looked up here: a network URL meets the address
+    filter (`netguard`) when it is opened, where `allow_private_urls` (kept
+    in the result) decides whether loopback and private addresses may be
+    reached (metadata endpoints never).
     """
     if isinstance(source, os.PathLike):
         path = Path(os.fspath(source))
@@ -111,12 +131,13 @@ def resolve_source(source: SourceLike) -> ResolvedSource:
         if not urlsplit(source).netloc:
             raise MediaError(f"{scheme} URL has no host", source=source)
         return ResolvedSource(url=source, display=source, is_network=True,
-                              options={"protocol_whitelist": _WHITELIST[scheme]})
+                              options={"protocol_whitelist": _WHITELIST[scheme]},
+                              allow_private_urls=allow_private_urls)
     raise MediaError(f"unsupported URL scheme {scheme!r}: only local files and "
                      f"{', '.join(sorted(ALLOWED_SCHEMES))} URLs are accepted", source=source)
 
 
-def describe_av_error(error: BaseException) -> str:
+def describe_av_error(error: BaseException, *, network: bool = False) -> str:
     """Turn an FFmpeg error into a short phrase that names the problem."""
     text = str(error)
     lowered = text.lower()
@@ -125,6 +146,8 @@ def describe_av_error(error: BaseException) -> str:
     if "protocol not on whitelist" in lowered or "not on whitelist" in lowered:
         return f"refers to a protocol that is not allowed ({text})"
     if "end of file" in lowered:
+        if network:
+            return f"the peer closed the connection before sending media ({text})"
         return f"file ends too early, probably truncated ({text})"
     if "timed out" in lowered or "timeout" in lowered or "immediate exit" in lowered:
         return f"network peer did not answer in time ({text})"
@@ -176,33 +199,123 @@ def diagnose_unreadable(path: Path) -> str:
     return "not a recognised audio/video format (wrong file type or corrupt)"
 
 
+def _checked_opener(resolved: ResolvedSource, budget=None):
+    """The io_open hook and the name to open for file and http(s) sources (None for rtmp)."""
+    from liveinspect.media.httpio import HLS_CONTENT_TYPES, HttpReader
+    from liveinspect.media.opener import SourceOpener
+
+    family = resolved.scheme
+    if family not in ("file", "http", "https"):
+        # rtmp(s): FFmpeg connects by itself; check the address it will reach first.
+        check_url(resolved.url, allow_private=resolved.allow_private_urls, schemes=NETWORK_SCHEMES)
+        return None, resolved.url, None
+    first, name, format_name = None, resolved.url, None
+    if family != "file":
+        # Open the top level here: redirects are followed (and checked) before
+        # FFmpeg sees a name, so relative playlist entries resolve against
+        # where the playlist really is.
+        first = HttpReader(resolved.url, allow_private=resolved.allow_private_urls,
+                           timeouts=NETWORK_TIMEOUT_S, budget=budget)
+        name = first.final_url
+        if first.content_type in HLS_CONTENT_TYPES:
+            format_name = "hls"   # FFmpeg would have known from the MIME type it no longer sees
+    opener = SourceOpener(display=resolved.display, family=family,
+                          whitelist=_WHITELIST[family], local_path=resolved.local_path,
+                          allow_private=resolved.allow_private_urls, timeouts=NETWORK_TIMEOUT_S,
+                          first=first, first_url=name, budget=budget)
+    return opener, name, format_name
+
+
+def _is_image_demuxer(name: str) -> bool:
+    return name.endswith("_pipe") or name in ("image2", "gif", "webp", "apng")
+
+
+def _cannot_open(error: MediaError, display: str) -> MediaError:
+    """The same kind of error (UnsafeSourceError stays one), worded as a failed open of `display`."""
+    text = error.args[0] if error.args else str(error)
+    if error.source and error.source != display:
+        text = f"{error.source}: {text}"
+    return type(error)(f"cannot open: {text}", source=display)
+
+
+# HLS options needed when FFmpeg's reads go through Python file objects:
+# keep-alive reuse and parallel segment fetches assume FFmpeg's own http
+# context (hls.c asserts on it), so every segment is a fresh, checked open.
+# A live playlist that stops growing is given up after 10 reloads (FFmpeg: 1000).
+_HLS_CUSTOM_IO_OPTIONS = {"http_persistent": "0", "http_multiple": "0", "m3u8_hold_counters": "10",
+                          "max_reload": "10"}
+
+
 @contextmanager
-def open_container(source: SourceLike | ResolvedSource) -> Iterator[av.container.InputContainer]:
-    """Open `source` for reading with the whitelist and, for URLs, a timeout.
+def open_container(source: SourceLike | ResolvedSource, *,
+                   allow_private_urls: bool = False) -> Iterator[av.container.InputContainer]:
+    """Open `source` for reading with the whitelist, the checked opener and, for URLs, a timeout.
 
     Raises MediaError naming the problem when FFmpeg cannot open it.
     """
-    resolved = source if isinstance(source, ResolvedSource) else resolve_source(source)
+    with open_checked(source, allow_private_urls=allow_private_urls) as (container, _):
+        yield container
+
+
+@contextmanager
+def open_checked(source: SourceLike | ResolvedSource, *, allow_private_urls: bool = False,
+                 budget=None):
+    """Like open_container, yielding (container, opener): the SourceOpener (None for rtmp)
+    whose `problems` say which nested opens were refused or failed. `budget` (a ReadBudget)
+    bounds the time http reads may wait."""
+    resolved = source if isinstance(source, ResolvedSource) else \
+        resolve_source(source, allow_private_urls=allow_private_urls)
     # Container options reach avformat_open_input and every nested open it
     # makes (playlist segments, redirects); codec contexts do not need them.
     kwargs: dict = {"container_options": dict(resolved.options)}
-    if resolved.is_network:
-        kwargs["timeout"] = NETWORK_TIMEOUT_S
+    # Local sources too: a local live playlist that is never updated (or claims
+    # a target duration of a day) would keep FFmpeg reloading and sleeping.
+    kwargs["timeout"] = NETWORK_TIMEOUT_S
     try:
-        container = av.open(resolved.url, mode="r", **kwargs)
+        opener, name, format_name = _checked_opener(resolved, budget)
+    except MediaError as error:
+        raise _cannot_open(error, resolved.display) from error
+    if opener is not None:
+        kwargs["io_open"] = opener
+        kwargs["container_options"].update(_HLS_CUSTOM_IO_OPTIONS)
+        if format_name:
+            kwargs["format"] = format_name
+    if budget is not None:
+        budget.begin()   # probing reads the source too
+    try:
+        container = av.open(name, mode="r", **kwargs)
+    except MediaError as error:
+        raise _cannot_open(error, resolved.display) from error
     except av.FFmpegError as error:
-        problem = describe_av_error(error)
+        refusal = opener.refusal if opener is not None else None
+        if refusal is not None:
+            raise _cannot_open(refusal, resolved.display) from error
+        problem = describe_av_error(error, network=resolved.is_network)
         if isinstance(error, av.error.InvalidDataError) and resolved.local_path is not None:
             problem = diagnose_unreadable(resolved.local_path)
         raise MediaError(f"cannot open: {problem}", source=resolved.display) from error
     except OSError as error:  # PyAV raises OSError subclasses for some I/O failures
         raise MediaError(f"cannot open: {error}", source=resolved.display) from error
+    finally:
+        if budget is not None:
+            budget.end()
     try:
         if container.format.name in _REFUSED_DEMUXERS:
             raise MediaError(f"{container.format.name!r} sources read other files; refused",
                              source=resolved.display)
-        if main_streams(container) == (None, None):
+        audio, video = main_streams(container)
+        if (audio, video) == (None, None):
+            refusal = opener.refusal if opener is not None else None
+            if refusal is not None:
+                raise _cannot_open(refusal, resolved.display)
             raise MediaError("has no audio and no video streams", source=resolved.display)
-        yield container
+        from liveinspect.media.decoding import check_stream_headers
+
+        check_stream_headers(audio, video, resolved.display)
+        if resolved.local_path is not None and _is_image_demuxer(container.format.name):
+            from liveinspect.media.image import check_image_header
+
+            check_image_header(resolved.local_path, resolved.display)
+        yield container, opener
     finally:
         container.close()

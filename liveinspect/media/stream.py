@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from liveinspect.errors import MediaError
+from liveinspect.errors import MediaError, UnsafeSourceError
 from liveinspect.media.audio import AudioTimeline
+from liveinspect.media.budget import ReadBudget
 from liveinspect.media.clock import StreamClock, stream_origin
 from liveinspect.media.decoding import FrameDecoder, header_duration, truncation
+from liveinspect.media.image import geometry_problem
 from liveinspect.media.sampling import DEFAULT_SCENE_THRESHOLD, FrameSampler, scaled_size
 from liveinspect.media.segment import SAMPLE_RATE, Frame, Segment
-from liveinspect.media.source import ResolvedSource, SourceLike, main_streams, open_container, \
+from liveinspect.media.opener import SourceOpener
+from liveinspect.media.source import ResolvedSource, SourceLike, main_streams, open_checked, \
     resolve_source
 
 log = logging.getLogger(__name__)
@@ -25,6 +29,18 @@ log = logging.getLogger(__name__)
 # any stream is this far past it (so a stream that stalls or ends early
 # cannot make us hold the whole broadcast).
 _INTERLEAVE_SLACK_S = 5.0
+
+
+def default_read_budget(max_duration: float | None) -> float | None:
+    """Seconds a scan of `max_duration` media seconds may spend waiting on the source.
+
+    A live source delivers about one media second per second; half as much
+    again plus half a minute covers start-up and jitter. A peer that trickles
+    a few bytes now and then (each read within the network timeout) would
+    otherwise keep a bounded scan alive for ever. Without `max_duration` a
+    live stream is watched as long as it runs, so there is no budget.
+    """
+    return None if max_duration is None else 1.5 * max_duration + 30.0
 
 class _Windows:
     """Holds the current window's frames and hands out finished Segments."""
@@ -69,7 +85,8 @@ class _Windows:
 def iter_segments(source: SourceLike, *, window_s: float = 30.0, fps: float = 1.0,
                   scene_threshold: float | None = DEFAULT_SCENE_THRESHOLD, stream_id: str = "0",
                   max_duration: float | None = None, max_side: int | None = 1280,
-                  progress: bool = False) -> Iterator[Segment]:
+                  progress: bool = False, allow_private_urls: bool = False,
+                  max_read_s: float | None = None) -> Iterator[Segment]:
     """Decode `source` once and yield consecutive Segments of `window_s` seconds.
 
     Audio (first audio stream) is resampled to 16 kHz mono float32 and each
@@ -97,18 +114,28 @@ def iter_segments(source: SourceLike, *, window_s: float = 30.0, fps: float = 1.
     and then the partial last one are yielded first, and only then MediaError
     is raised with `stopped_at` = the broadcast time in seconds where decoding
     stopped. The caller keeps what it was given and may report the rest as
-    not inspected.
+    not inspected. A file a playlist names that was refused (outside the
+    playlist's folder, a private address) or could not be fetched is such a
+    partial decode too.
+
+    Network URLs, redirects and every URL a playlist names must pass the
+    address filter (`netguard`) unless `allow_private_urls`. `max_read_s`
+    bounds the seconds spent waiting on the source (default: see
+    `default_read_budget`); past it decoding stops as a partial decode.
     """
-    if window_s <= 0:
-        raise MediaError(f"window_s must be > 0, got {window_s}")
-    if fps <= 0:
-        raise MediaError(f"fps must be > 0, got {fps}")
-    if max_duration is not None and max_duration <= 0:
-        raise MediaError(f"max_duration must be > 0, got {max_duration}")
-    resolved = resolve_source(source)
-    with open_container(resolved) as container:
+    _check_positive("window_s", window_s)
+    _check_positive("fps", fps)
+    if max_duration is not None:
+        _check_positive("max_duration", max_duration)
+    if max_read_s is None:
+        max_read_s = default_read_budget(max_duration)
+    else:
+        _check_positive("max_read_s", max_read_s)
+    resolved = resolve_source(source, allow_private_urls=allow_private_urls)
+    budget = ReadBudget(max_read_s)
+    with open_checked(resolved, budget=budget) as (container, opener):
         reader = _Reader(container, resolved, window_s, FrameSampler(fps, scene_threshold),
-                         stream_id, max_duration, max_side)
+                         stream_id, max_duration, max_side, opener=opener, budget=budget)
         total = reader.header_end if max_duration is None else max_duration
         bar = _progress_bar(progress, total, resolved.display)
         try:
@@ -118,13 +145,23 @@ def iter_segments(source: SourceLike, *, window_s: float = 30.0, fps: float = 1.
                 bar.close()
 
 
+def _check_positive(name: str, value: float) -> None:
+    # NaN compares false with everything, so `value <= 0` would let it through
+    # (and a NaN window makes zero segments that look like a clean scan).
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise MediaError(f"{name} must be a finite number > 0, got {value}")
+
+
 class _Reader:
     """The state of one decoding pass: clocks, audio timeline, frame sampler, open window."""
 
     def __init__(self, container: av.container.InputContainer, resolved: ResolvedSource,
                  window_s: float, sampler: FrameSampler, stream_id: str,
-                 max_duration: float | None, max_side: int | None) -> None:
+                 max_duration: float | None, max_side: int | None, *,
+                 opener: SourceOpener | None = None, budget: ReadBudget | None = None) -> None:
         self.container = container
+        self.resolved = resolved
+        self.opener = opener
         self.name = resolved.display
         self.sampler = sampler
         self.max_duration = max_duration
@@ -144,8 +181,12 @@ class _Reader:
         self.reached = {s.index: 0.0 for s in self.streams}
         self.kept = 0
         self.decoder = FrameDecoder(container, self.streams, self.name,
-                                    position=lambda: max(self.reached.values()))
+                                    position=lambda: max(self.reached.values()),
+                                    budget=budget, network=resolved.is_network)
         self.error: MediaError | None = None
+        # Decoded pictures no model may see (geometry_problem): counted, reported, never kept.
+        self.refused_frames = 0
+        self.frame_problem: str | None = None
 
     @property
     def decoded_until(self) -> float:
@@ -187,6 +228,11 @@ class _Reader:
         self.reached[index] = max(self.reached[index], t + self.frame_period)
         if self.max_duration is not None and t >= self.max_duration:
             return
+        problem = geometry_problem(frame.width, frame.height)
+        if problem:
+            self.refused_frames += 1
+            self.frame_problem = problem
+            return
         decision = self.sampler.decide(t, frame)
         if decision.keep:
             image = _picture(frame, self.max_side, self.reformatter)
@@ -215,7 +261,12 @@ class _Reader:
         if self.max_duration is not None:
             end = min(end, self.max_duration)
         if self.error is None and not limit_reached:
-            self.error = truncation(end, self.container, self.name)
+            self.error = truncation(end, self.container, self.name, local_path=self.resolved.local_path)
+        if self.error is None and self.opener is not None and self.opener.problems:
+            self.error = _skipped_files(self.opener, self.name, end)
+        if self.error is None and self.refused_frames:
+            self.error = MediaError(f"{self.refused_frames} video frames were not inspected: "
+                                    f"{self.frame_problem}", source=self.name, stopped_at=end)
         if self.error is None and end <= 0.0 and self.kept == 0:
             self.error = MediaError("no audio or video could be decoded", source=self.name,
                                     stopped_at=0.0)
@@ -235,6 +286,17 @@ class _Reader:
         if self.windows.late_frames:
             log.warning("%s: %d frames arrived after their window was closed and were dropped",
                         self.name, self.windows.late_frames)
+
+
+def _skipped_files(opener: SourceOpener, name: str, end: float) -> MediaError:
+    """A partial-decode error for files the stream named that were refused or failed to open."""
+    first = opener.problems[0]
+    count = len(opener.problems)
+    more = f" (and {count - 1} more)" if count > 1 else ""
+    kind = UnsafeSourceError if opener.refusal is not None else MediaError
+    detail = str(opener.refusal or first)
+    return kind(f"{count} file(s) the stream named were not read, so their media was not inspected: "
+                f"{detail}{more}", source=name, stopped_at=end)
 
 
 def _frame_period(stream: av.video.stream.VideoStream | None, sampler: FrameSampler) -> float:

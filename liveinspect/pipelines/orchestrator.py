@@ -63,6 +63,7 @@ class ScanOptions:
     # An analyzer whose items fail this many times in a row is dropped for the rest of the scan;
     # fewer failures only skip the items that failed (each recorded in the report).
     max_consecutive_failures: int = 3
+    allow_private_urls: bool = False  # let URLs reach loopback/private addresses (own network, tests)
 
 
 @dataclass
@@ -217,7 +218,7 @@ class _Scan:
         self.text_status = inspector.text_status()
         self.problems: list[AnalyzerStatus] = []  # stages of this scan that failed (e.g. the cover)
         self.timings: dict[str, float] = {}
-        self._consecutive_failures = {a.name: 0 for a in self.active}
+        self._consecutive_failures = {a.name: 0 for a in self.active} | {"text": 0}
 
     def run(self) -> ScanResult:
         started = time.perf_counter()
@@ -304,13 +305,15 @@ class _Scan:
             else:
                 from liveinspect.media import iter_segments, probe
 
-                info = probe(self.broadcast.source)
+                private = self.options.allow_private_urls
+                info = probe(self.broadcast.source, allow_private_urls=private)
                 total = info.duration if info.duration else None
                 if self.options.max_duration and total:
                     total = min(total, self.options.max_duration)
                 segments = iter_segments(self.broadcast.source, window_s=self.options.window_s,
                                          fps=self.options.fps, stream_id=self.stream_id,
-                                         max_duration=self.options.max_duration)
+                                         max_duration=self.options.max_duration,
+                                         allow_private_urls=private)
                 # closing(): a stopped scan releases the decoder (and its network connection) at once.
                 with closing(segments):
                     self._read(segments, status, total)
@@ -430,12 +433,23 @@ class _Scan:
             return
         try:
             findings = self.inspector.text_analyzer.observe(items)
-        except Exception as error:  # noqa: BLE001 - texts stay in the report; only their check is lost
-            log.exception("text analyzer failed")
-            self.text_status.state = "failed"
-            self.text_status.reason = _reason(error)
-            return
+        except Exception:  # noqa: BLE001 - retried text by text below, so only the bad ones are lost
+            findings = self._check_texts_one_by_one(items)
         self._add_findings(findings)
+
+    def _check_texts_one_by_one(self, items: list[TextItem]) -> list[Finding]:
+        """After a failed check of many texts: each alone, recording those that fail (a policy pattern
+        past its time budget, a classifier bug); the check is dropped after repeated failures."""
+        findings: list[Finding] = []
+        for item in items:
+            if self.text_status.state != "ran":
+                break
+            try:
+                findings.extend(self.inspector.text_analyzer.observe([item]))
+                self._consecutive_failures["text"] = 0
+            except Exception as error:  # noqa: BLE001 - recorded in the report, the scan goes on
+                self._record_failure(self.text_status, "text", error, where=_describe(item))
+        return findings
 
     def _add_findings(self, findings: list[Finding]) -> None:
         """The one place a scan's findings are graded (articles, severity, action) and told."""
@@ -460,24 +474,33 @@ class _Scan:
     def _item_failed(self, analyzer: Analyzer, error: Exception, *, where: str) -> None:
         """Skip one item (or segment) of `analyzer`, record why; drop the analyzer once its items
         fail `max_consecutive_failures` times in a row."""
-        log.warning("analyzer %s: %s failed: %s", analyzer.name, where, error,
-                    exc_info=not isinstance(error, LiveInspectError))
-        status = self.status[analyzer.name]
+        if self._record_failure(self.status[analyzer.name], analyzer.name, error, where=where) \
+                and analyzer in self.active:
+            self.active.remove(analyzer)
+
+    def _record_failure(self, status: AnalyzerStatus, name: str, error: Exception, *, where: str) -> bool:
+        """Count and record one failed item on `status`; True when that failure drops the component."""
+        # One line on stderr; the traceback only in debug logs (-v), the error itself in the report.
+        log.warning("%s: %s not inspected: %s", name, where, _reason(error))
+        log.debug("%s failed", name, exc_info=error)
         status.failed_items += 1
         if len(status.errors) < MAX_RECORDED_ERRORS:
             status.errors.append(f"{where}: {_reason(error)}")
-        self._consecutive_failures[analyzer.name] += 1
+        self._consecutive_failures[name] += 1
         limit = self.options.max_consecutive_failures
-        if self._consecutive_failures[analyzer.name] >= limit and analyzer in self.active:
-            self._fail(analyzer, error, prefix=f"dropped after {limit} failures in a row; last: ")
+        if self._consecutive_failures[name] < limit:
+            return False
+        status.state = "failed"
+        status.reason = f"dropped after {limit} failures in a row; last: {_reason(error)}"
+        return True
 
-    def _fail(self, analyzer: Analyzer, error: Exception, *, prefix: str = "") -> None:
-        log.error("analyzer %s failed: %s", analyzer.name, error,
-                  exc_info=not isinstance(error, LiveInspectError))
+    def _fail(self, analyzer: Analyzer, error: Exception) -> None:
+        log.warning("analyzer %s failed: %s", analyzer.name, _reason(error))
+        log.debug("analyzer %s failed", analyzer.name, exc_info=error)
         self.active.remove(analyzer)
         status = self.status[analyzer.name]
         status.state = "failed"
-        status.reason = prefix + _reason(error)
+        status.reason = _reason(error)
 
 
 def _reason(error: Exception) -> str:

@@ -24,8 +24,7 @@ to the spoken words when word timings exist) and its frame and box (OCR).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -441,55 +440,4 @@ def _normalized_index(normalized, original: int) -> int:
     return next((i for i, o in enumerate(normalized.starts) if o >= original), len(normalized.text))
 
 
-def _parse_line(number: int, line: str, modality: Modality) -> TextItem:
-    text = line.rstrip("\r\n")
-    if text.lstrip().startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = None
-        if isinstance(data, dict):
-            try:
-                return TextItem.model_validate(data)
-            except ValueError as error:
-                raise LiveInspectError(f"line {number}: not a valid TextItem: {error}") from error
-    return TextItem(modality=modality, text=text, source="cli")
-
-
-def run_text_command(lines: Iterable[str], policy: Policy | None = None, *,
-                     analyzer: TextAnalyzer | None = None, modality: Modality | str = Modality.title,
-                     products: Sequence[Product] = (), batch_lines: int = 1) -> Iterator[dict]:
-    """For `liveinspect text`: one JSON-ready dict per input line.
-
-    A line is plain text (checked as `modality`, a title by default) or a JSON TextItem object
-    (`{"modality": "speech", "text": ..., "t_start": ...}`). Each result has
-    the line number, the text, its findings and the policy's verdict on them. `products`: the
-    products on sale (their categories decide which efficacy claims are lawful); the lines are
-    read as one broadcast. `batch_lines` lines go through the models together (a file: 64; an
-    interactive terminal: 1, so every line is answered at once).
-    """
-    analyzer = analyzer or TextAnalyzer(policy=policy)
-    context = analyzer.open_context(products)
-    batch: list[TextItem] = []
-    first = 1
-
-    def flush() -> Iterator[dict]:
-        for offset, (item, findings) in enumerate(zip(batch, analyzer.observe_each(batch, context=context),
-                                                      strict=True)):
-            graded = [analyzer.policy.grade(f) for f in findings]
-            yield {"line": first + offset, "text": item.text, "modality": item.modality.value,
-                   "findings": [f.model_dump(mode="json") for f in graded],
-                   "verdict": analyzer.policy.verdict(graded).model_dump(mode="json")}
-
-    for number, line in enumerate(lines, start=1):
-        if not batch:
-            first = number
-        batch.append(_parse_line(number, line, Modality(modality)))
-        if len(batch) >= max(batch_lines, 1):
-            yield from flush()
-            batch = []
-    if batch:
-        yield from flush()
-
-
-__all__ = ["CLASSIFIER_LABELS", "ClaimClassifier", "TextAnalyzer", "TextOptions", "run_text_command"]
+__all__ = ["CLASSIFIER_LABELS", "ClaimClassifier", "TextAnalyzer", "TextOptions"]

@@ -6,10 +6,10 @@ file is reported instead of silently ignored.
 
 from __future__ import annotations
 
-import re
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from liveinspect.errors import PolicyError
+from liveinspect.policy.regex import compile_bounded
 from liveinspect.schema import Action, FindingKind, Severity
 
 
@@ -75,10 +75,12 @@ def _as_term(value: object) -> object:
 
 
 def _compiles(pattern: str) -> str:
+    # Compiled and run against hostile probes now, so a pattern that would
+    # backtrack for minutes on a long run of spaces never reaches a scan.
     try:
-        re.compile(pattern)
-    except re.error as error:
-        raise ValueError(f"invalid regular expression {pattern!r}: {error}") from error
+        compile_bounded(pattern)
+    except PolicyError as error:
+        raise ValueError(str(error)) from error
     return pattern
 
 

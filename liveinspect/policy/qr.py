@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from liveinspect.errors import PolicyError
+from liveinspect.policy.regex import BoundedPattern, compile_bounded
 from liveinspect.schema import FindingKind, Severity
 
 
@@ -41,16 +43,19 @@ class PayloadRule(BaseModel):
     @field_validator("patterns")
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
+        # Checked against hostile probes like the claim patterns, so a user's --policy rule that
+        # backtracks never reaches a scan; every payload search is timed as well.
         for pattern in patterns:
             try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f"invalid regular expression {pattern!r}: {error}") from error
+                compile_bounded(pattern, flags=re.IGNORECASE)
+            except PolicyError as error:
+                raise ValueError(str(error)) from error
         return patterns
 
     @cached_property
-    def _regexes(self) -> list[re.Pattern]:
-        return [re.compile(p, re.IGNORECASE) for p in self.patterns]
+    def _regexes(self) -> list[BoundedPattern]:
+        return [compile_bounded(p, flags=re.IGNORECASE, probe=False, name=f"qr rule {self.id}")
+                for p in self.patterns]
 
     def matches(self, payload: str, host: str | None) -> bool:
         if host and any(host == h or host.endswith("." + h) for h in self.hosts):

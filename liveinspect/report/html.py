@@ -8,7 +8,11 @@ here in Python so the template stays declarative.
 
 from __future__ import annotations
 
+import contextlib
 import html
+import math
+import os
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,10 +42,31 @@ def write_report(report: Report, evidence: EvidenceStore, out_dir: str | Path,
     # report the caller holds: nothing here changes it.
     thumbs = evidence.write(out)
     json_path = out / "report.json"
-    json_path.write_text(report.to_json(), encoding="utf-8")
+    write_atomically(json_path, report.to_json())
     html_path = out / "report.html"
-    html_path.write_text(render_html(report, evidence, thumbs, policy), encoding="utf-8")
+    write_atomically(html_path, render_html(report, evidence, thumbs, policy))
     return ReportFiles(json_path, html_path)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`.
+
+    A reader (or a second scan writing to the same --out) sees the old file
+    or the new one, never half of one; an interrupted write leaves no torn
+    report behind.
+    """
+    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent,  # noqa: SIM115 - renamed below
+                                         prefix=f".{path.name}.", suffix=".tmp", delete=False)
+    try:
+        with handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(handle.name)
+        raise
 
 
 def describe_details(details: dict) -> str:
@@ -98,8 +123,18 @@ def _timeline(report: Report, numbered: list[tuple[int, Finding]]) -> dict:
             "ticks": [{"x": 100.0 * t / duration, "label": _clock(t)} for t in ticks]}
 
 
+_TICK_STEPS = (5, 10, 30, 60, 300, 600, 1800, 3600, 7200, 21600, 43200, 86400)
+MAX_TICKS = 12
+
+
 def _ticks(duration: float) -> list[float]:
-    step = next(s for s in (5, 10, 30, 60, 300, 600, 1800, 3600, 7200) if duration / s <= 12)
+    """At most MAX_TICKS round times over `duration` seconds, for any duration (a day-long
+    stream, or a header claiming years)."""
+    if not math.isfinite(duration) or duration <= 0:
+        return [0.0]
+    step = next((s for s in _TICK_STEPS if duration / s <= MAX_TICKS), None)
+    if step is None:   # beyond 12 days: whole days, a multiple chosen to fit
+        step = 86400 * math.ceil(duration / 86400 / MAX_TICKS)
     return [float(t) for t in range(0, int(duration) + 1, step)]
 
 
@@ -110,15 +145,19 @@ def _clock(seconds: float) -> str:
 
 
 def _texts_with_highlights(texts: list[TextItem], findings: list[Finding]) -> list[dict]:
-    spans_by_text: dict[tuple, list[tuple[int, int, str, str]]] = defaultdict(list)
+    # A finding quotes a window of its text (TextSpan.offset); it belongs to the
+    # item of the same modality and length whose text holds that window there.
+    spans_by_shape: dict[tuple, list] = defaultdict(list)
     for finding in findings:
         span = finding.evidence.text
         if span is not None:
-            spans_by_text[(finding.modality, span.text)].append(
-                (span.start, span.end, finding.severity.value, finding.kind.value))
+            length = span.source_length if span.source_length is not None else len(span.text)
+            spans_by_shape[(finding.modality, length)].append((span, finding))
     rows = []
     for item in texts:
-        spans = sorted(set(spans_by_text.get((item.modality, item.text), [])))
+        spans = sorted({(span.source_start, span.source_end, finding.severity.value, finding.kind.value)
+                        for span, finding in spans_by_shape.get((item.modality, len(item.text)), [])
+                        if item.text.startswith(span.text, span.offset)})
         rows.append({"item": item, "html": _highlight(item.text, spans), "flagged": bool(spans)})
     return rows
 

@@ -19,6 +19,7 @@ from liveinspect.policy import Policy, load_policy
 from liveinspect.schema import FindingKind
 from liveinspect.text.aho_corasick import AhoCorasick
 from liveinspect.text.normalize import NormalizedText, Normalizer, policy_normalizer
+from liveinspect.policy.regex import BoundedPattern, compile_bounded
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class LexiconEntry:
     normalized: str = ""
     # Near misses as (normalized text, offset of the term inside it).
     exclusions: tuple[tuple[str, int], ...] = ()
-    regex: re.Pattern[str] | None = None
+    regex: BoundedPattern | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class LexiconMatcher:
                 yield entry, start, end
 
     def _pattern_hits(self, text: str) -> list[tuple[LexiconEntry, int, int]]:
+        # Each search is timed (policy.regex): PatternBudgetError names the pattern.
         return [(entry, found.start(), found.end())
                 for entry in self._patterns
                 for found in entry.regex.finditer(text) if found.end() > found.start()]
@@ -188,7 +190,8 @@ def _policy_entries(policy: Policy, normalizer: Normalizer) -> Iterator[LexiconE
                                term=f"{lexicon.id}/{pattern.name or pattern.pattern}",
                                role="pattern", exclusions=exclusions,
                                score=pattern.score if pattern.score is not None else lexicon.score,
-                               regex=re.compile(pattern.pattern))
+                               # validated (probed) when the policy loaded
+                               regex=compile_bounded(pattern.pattern, name=pattern.name, probe=False))
     scores = policy.term_scores
     kind = FindingKind.negative_list_product
     for category in policy.categories:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from liveinspect.policy import Policy, load_policy
+from liveinspect.policy.regex import BoundedPattern, compile_bounded
 
 # A run of gap characters is kept when one of these sits on its side: they
 # carry meaning (100%, +v, ¥99) rather than decorate.
@@ -29,6 +30,21 @@ _MEANINGFUL_SYMBOLS = frozenset("%+¥$€£#@&_")
 _INVISIBLE_CATEGORIES = frozenset({"Cf", "Mn", "Me", "Cc", "Cs"})
 _GAP_CATEGORY_PREFIXES = ("P", "S", "Z", "Co", "Cn")
 _NUMBER_JOINERS = frozenset(".,:")
+# Characters that render as nothing but are not in an invisible category:
+# Hangul fillers are letters (Lo) and survive NFKC (加\u3164微信); the rest of
+# Unicode's Default_Ignorable_Code_Point set that is not Cf/Mn either.
+_INVISIBLE_CHARACTERS = frozenset(
+    "\u115f\u1160\u3164\uffa0"          # Hangul choseong/jungseong/compatibility/halfwidth fillers
+    "\u17b4\u17b5"                      # Khmer inherent vowels
+    "\u2800"                             # Braille blank
+    "\u034f\u180b\u180c\u180d\u180e\u180f"  # grapheme joiner, Mongolian variation selectors
+)
+
+
+def _invisible(ch: str) -> bool:
+    if ch in _INVISIBLE_CHARACTERS:
+        return True
+    return unicodedata.category(ch) in _INVISIBLE_CATEGORIES and not ch.isspace()
 
 
 def is_han(ch: str) -> bool:
@@ -69,7 +85,7 @@ class NormalizedText:
 _Piece = tuple[str, int, int]
 
 
-def _rewrite(pieces: list[_Piece], pattern: re.Pattern[str],
+def _rewrite(pieces: list[_Piece], pattern: re.Pattern[str] | BoundedPattern,
              replacement: Callable[[re.Match[str]], str]) -> list[_Piece]:
     """Replace every match of `pattern`; new characters inherit the span of what they replace."""
     text = "".join(p[0] for p in pieces)
@@ -173,7 +189,8 @@ class Normalizer:
         keys = sorted(emoji, key=len, reverse=True)
         self._emoji = emoji
         self._emoji_pattern = re.compile("|".join(map(re.escape, keys))) if keys else None
-        self._variants = [(re.compile(pattern), replace) for pattern, replace in variants]
+        # Variants are policy data: timed like the lexicon's patterns (validated when the policy loads).
+        self._variants = [(compile_bounded(pattern, probe=False), replace) for pattern, replace in variants]
         self._simplify = simplify
 
     def __call__(self, text: str) -> NormalizedText:
@@ -197,10 +214,10 @@ class Normalizer:
     def _fold(pieces: Sequence[_Piece]) -> list[_Piece]:
         out: list[_Piece] = []
         for ch, s, e in pieces:
-            if unicodedata.category(ch) in _INVISIBLE_CATEGORIES and not ch.isspace():
+            if _invisible(ch):
                 continue
             for folded in unicodedata.normalize("NFKC", ch).casefold():
-                if unicodedata.category(folded) in _INVISIBLE_CATEGORIES and not folded.isspace():
+                if _invisible(folded):
                     continue
                 out.append((folded, s, e))
         return out

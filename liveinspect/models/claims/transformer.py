@@ -52,10 +52,19 @@ class TransformerClaimClassifier:
             raise CheckpointError(f"{path} has no .safetensors weights; pickled weights are not loaded")
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                str(path), local_files_only=True, use_safetensors=True)
-        except (OSError, ValueError) as error:
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                str(path), local_files_only=True, use_safetensors=True, output_loading_info=True)
+        except (OSError, ValueError, RuntimeError) as error:
             raise CheckpointError(f"cannot load the transformers model in {path}: {error}") from error
+        # transformers fills weights the file lacks with random values and only logs it; a
+        # classifier with random weights would flag (or clear) texts at random.
+        missing = list(info.get("missing_keys") or []) + [str(k[0] if isinstance(k, tuple) else k)
+                                                           for k in info.get("mismatched_keys") or []]
+        if missing:
+            raise CheckpointError(
+                f"{path}: the weights do not match config.json: {len(missing)} tensors missing or of "
+                f"the wrong shape (first: {', '.join(missing[:3])}); save the model and its config "
+                "together with model.save_pretrained(path)")
         kwargs.setdefault("version", _weights_version(path))
         return cls(model, tokenizer, **kwargs)
 

@@ -71,6 +71,55 @@ def _convert_ct2(weights: WhisperWeights, sha256: str) -> Whisper:
     return whisper_from_ct2(ct2, config)
 
 
+# Bounds on a checkpoint's dimensions, around every released Whisper (large-v3: 128 mels, 1280
+# wide, 32 layers of 20 heads, 51,866 tokens). The dims decide how much memory the model takes
+# before any weight is read, so a 1.5 KB file must not choose gigabytes.
+_DIM_BOUNDS = {"n_mels": (1, 256), "n_audio_ctx": (1, 3000), "n_audio_state": (1, 2048),
+               "n_audio_head": (1, 64), "n_audio_layer": (1, 64), "n_vocab": (2, 1 << 17),
+               "n_text_ctx": (1, 2048), "n_text_state": (1, 2048), "n_text_head": (1, 64),
+               "n_text_layer": (1, 64)}
+
+
+def _checked_dims(raw: object, path: Path) -> ModelDimensions:
+    """ModelDimensions from a checkpoint's `dims`, refused unless every field is a sane int."""
+    if not isinstance(raw, dict) or set(raw) != set(_DIM_BOUNDS):
+        got = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
+        raise CheckpointError(f"{path}: 'dims' must have exactly the fields {sorted(_DIM_BOUNDS)}, got {got}")
+    for name, (low, high) in _DIM_BOUNDS.items():
+        value = raw[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise CheckpointError(f"{path}: dims.{name} = {value!r} is not an integer in [{low}, {high}]")
+    for state, head in (("n_audio_state", "n_audio_head"), ("n_text_state", "n_text_head")):
+        if raw[state] % raw[head]:
+            raise CheckpointError(f"{path}: dims.{state} ({raw[state]}) is not a multiple of "
+                                  f"dims.{head} ({raw[head]})")
+    return ModelDimensions(**raw)
+
+
+def _check_shapes(dims: ModelDimensions, state_dict: object, path: Path) -> None:
+    """Compare the file's tensors with the shapes `dims` imply, on the meta device (no memory)."""
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(f"{path}: 'model_state_dict' is not a mapping of tensors")
+    from whisper.model import AudioEncoder, TextDecoder
+
+    # The two halves, not Whisper itself: its sparse alignment-head buffer has no meta kernel.
+    with torch.device("meta"):
+        encoder = AudioEncoder(dims.n_mels, dims.n_audio_ctx, dims.n_audio_state, dims.n_audio_head,
+                               dims.n_audio_layer)
+        decoder = TextDecoder(dims.n_vocab, dims.n_text_ctx, dims.n_text_state, dims.n_text_head,
+                              dims.n_text_layer)
+    expected = {f"{prefix}.{k}": tuple(v.shape)
+                for prefix, part in (("encoder", encoder), ("decoder", decoder))
+                for k, v in part.state_dict().items()}
+    wrong = [k for k, shape in expected.items()
+             if not isinstance(state_dict.get(k), torch.Tensor) or tuple(state_dict[k].shape) != shape]
+    extra = [k for k in state_dict if k not in expected]
+    if wrong or extra:
+        raise CheckpointError(f"{path}: tensors do not match the checkpoint's dims: "
+                              f"{len(wrong)} missing or misshapen (first: {', '.join(wrong[:3]) or '-'}), "
+                              f"{len(extra)} unexpected (first: {', '.join(map(str, extra[:3])) or '-'})")
+
+
 def _load_openai_checkpoint(path: Path) -> Whisper:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -78,7 +127,9 @@ def _load_openai_checkpoint(path: Path) -> Whisper:
         raise CheckpointError(f"{path}: not a loadable openai-whisper checkpoint ({error})") from error
     if not isinstance(checkpoint, dict) or "dims" not in checkpoint or "model_state_dict" not in checkpoint:
         raise CheckpointError(f"{path}: not an openai-whisper checkpoint (no 'dims' or 'model_state_dict')")
-    model = Whisper(ModelDimensions(**checkpoint["dims"]))
+    dims = _checked_dims(checkpoint["dims"], path)
+    _check_shapes(dims, checkpoint["model_state_dict"], path)
+    model = Whisper(dims)   # only now: its size is what the file itself holds
     try:
         model.load_state_dict(checkpoint["model_state_dict"], strict=True)
     except RuntimeError as error:

@@ -1,0 +1,132 @@
+"""Hostile inputs for the regression tests and the fuzz harness (issue 9), written on the fly.
+
+Each builder writes into a folder it is given and returns the path; nothing
+is shipped. The loopback server serves a folder plus a few misbehaving
+routes (redirects anywhere, a peer that trickles bytes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import shutil
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from media_factory import make_video
+from PIL import Image
+
+PLAYLIST_HEAD = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+
+
+def make_wav_header(path: Path, *, rate: int, samples: int, channels: int = 1) -> Path:
+    """A 16-bit PCM WAV whose header claims `rate` Hz (1 Hz turns 32 KB into hours)."""
+    data = (np.sin(np.arange(samples * channels) / 3.0) * 8000).astype("<i2").tobytes()
+    header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack(
+        "<IHHIIHH", 16, 1, channels, rate, rate * channels * 2, channels * 2, 16) + b"data" \
+        + struct.pack("<I", len(data))
+    path.write_bytes(header + data)
+    return path
+
+
+def make_thin_image(path: Path, size: tuple[int, int]) -> Path:
+    Image.new("RGB", size, (250, 250, 250)).save(path)
+    return path
+
+
+def make_thin_video(path: Path, size: tuple[int, int] = (4096, 2), seconds: float = 2.0) -> Path:
+    """An H.264 MPEG-TS of pictures `size` (4096x2: OCR would scale it into gigabytes)."""
+    return make_video(path, seconds=seconds, fps=5, size=size, with_audio=True)
+
+
+def make_secret(folder: Path) -> Path:
+    """A valid segment outside the playlists' folder: reading it would be the bypass."""
+    folder.mkdir(parents=True, exist_ok=True)
+    secret = make_video(folder / "secret.ts", seconds=2.0, fps=5, size=(32, 32))
+    make_video(folder / "init.mp4", seconds=1.0, fps=5, size=(32, 32))
+    return secret
+
+
+def hostile_playlists(show: Path) -> dict[str, Path]:
+    """Local playlists in `show/` that try to read `../secret/secret.ts` (row 5 of issue 9)."""
+    show.mkdir(parents=True, exist_ok=True)
+    make_video(show / "ok.m3u8", seconds=2.0, fps=5, size=(32, 32), container="hls")
+    ok = "#EXTINF:2.0,\nok0.ts\n"
+    bodies = {
+        # A NUL ends FFmpeg's line; str.splitlines sees one comment line.
+        "nul.m3u8": PLAYLIST_HEAD + "#EXTINF:2.0,\0../secret/secret.ts\n#EXT-X-ENDLIST\n",
+        "map_unquoted.m3u8": PLAYLIST_HEAD + "#EXT-X-MAP:URI=../secret/init.mp4\n" + ok + "#EXT-X-ENDLIST\n",
+        "key_unquoted.m3u8": PLAYLIST_HEAD + "#EXT-X-KEY:METHOD=AES-128,URI=../secret/secret.ts\n" + ok
+        + "#EXT-X-ENDLIST\n",
+        "dotdot.m3u8": PLAYLIST_HEAD + "#EXTINF:2.0,\n../secret/secret.ts\n#EXT-X-ENDLIST\n",
+        "absolute.m3u8": PLAYLIST_HEAD + f"#EXTINF:2.0,\n{(show.parent / 'secret' / 'secret.ts')}\n"
+        "#EXT-X-ENDLIST\n",
+        "file_url.m3u8": PLAYLIST_HEAD + f"#EXTINF:2.0,\nfile:{show.parent / 'secret' / 'secret.ts'}\n"
+        "#EXT-X-ENDLIST\n",
+        "data_uri.m3u8": PLAYLIST_HEAD + "#EXTINF:2.0,\ndata:video/mp2t;base64,R0lG\n#EXT-X-ENDLIST\n",
+    }
+    # A sub-playlist named like a segment: FFmpeg knows it by content and recurses.
+    (show / "sub.ts").write_text(PLAYLIST_HEAD + "#EXTINF:2.0,\n../secret/secret.ts\n#EXT-X-ENDLIST\n")
+    bodies["sub_named_ts.m3u8"] = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\nsub.ts\n"
+    paths = {"ok.m3u8": show / "ok.m3u8"}
+    for name, body in bodies.items():
+        (show / name).write_bytes(body.encode("utf-8"))
+        paths[name] = show / name
+    return paths
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Serves the folder; /redirect?to=URL answers 302 to URL; /trickle sends 2 KB every 2 s."""
+
+    trickle_pause_s = 2.0
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path.startswith("/redirect?to="):
+            self.send_response(302)
+            self.send_header("Location", self.path.split("=", 1)[1])
+            self.end_headers()
+            return
+        if self.path.startswith("/trickle"):
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp2t")
+            self.end_headers()
+            source = Path(self.directory) / "trickle.ts"
+            data = source.read_bytes() if source.is_file() else b"\0" * 1_000_000
+            with contextlib.suppress(OSError):
+                for start in range(0, len(data), 2048):
+                    self.wfile.write(data[start:start + 2048])
+                    self.wfile.flush()
+                    time.sleep(self.trickle_pause_s)
+            return
+        super().do_GET()
+
+
+@contextlib.contextmanager
+def serve(root: Path) -> Iterator[str]:
+    """Serve `root` on 127.0.0.1; yields the base URL."""
+    handler = functools.partial(_Handler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def copy_hls(source_folder: Path, name: str, target: Path) -> None:
+    """Copy an HLS playlist and its segments into `target`."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in source_folder.iterdir():
+        if path.name.startswith(Path(name).stem):
+            shutil.copy(path, target / path.name)
