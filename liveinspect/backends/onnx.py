@@ -42,13 +42,31 @@ def providers_for(options: BackendOptions) -> list[str]:
     return wanted
 
 
+_default_threads: int | None = None
+
+
+def set_default_threads(threads: int | None) -> None:
+    """Intra-op threads for every session whose options name none (None: ONNX Runtime's own
+    default, one per core). Process-wide, as `torch.set_num_threads` is: an edge node sets it once
+    (`liveinspect edge scan --threads N`) so its models share the cores instead of each taking all."""
+    global _default_threads
+    if threads is not None and threads < 1:
+        raise LiveInspectError(f"threads must be at least 1 (None: the runtime's default), got {threads}")
+    _default_threads = threads
+
+
+def default_threads() -> int | None:
+    return _default_threads
+
+
 def session_options(options: BackendOptions):
     import onnxruntime
 
     settings = onnxruntime.SessionOptions()
     settings.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if options.threads is not None:
-        settings.intra_op_num_threads = options.threads
+    threads = options.threads if options.threads is not None else _default_threads
+    if threads is not None:
+        settings.intra_op_num_threads = threads
         # Models here are chains of operators; parallel branches gain nothing and cost threads.
         settings.inter_op_num_threads = 1
     return settings

@@ -69,7 +69,9 @@ class OcrEngine:
                 "rapidocr and its PP-OCR models are not installed; `pip install rapidocr==3.10.0`")
         from rapidocr import RapidOCR
 
-        threads = max_threads if max_threads is not None else -1
+        from liveinspect.backends.onnx import default_threads
+
+        threads = max_threads if max_threads is not None else (default_threads() or -1)
         self._engine = RapidOCR(params={
             "Global.log_level": "error",
             "Global.model_root_dir": str(model_dir),

@@ -5,8 +5,8 @@ the model's alignment heads over the decoded tokens, normalised, median
 filtered (the runner's `alignment_matrices`, one decoder pass for a whole
 batch of chunks), then aligned to audio frames by dynamic time warping, per
 chunk, here. The DTW and the punctuation merge are openai-whisper's own
-functions, imported when a chunk is aligned; a torch-free runtime needs
-its own two (openai-whisper's package imports torch).
+functions when openai-whisper is installed; without it (an edge node: its
+package imports torch) the numpy twins in `dtw.py` give the same results.
 """
 
 from __future__ import annotations
@@ -35,16 +35,12 @@ class WordTiming:
 
 def words_from_alignment(matrix: np.ndarray, tokenizer: Any, text_tokens: list[int]) -> list[WordTiming]:
     """Word timings (seconds from the chunk start) for `text_tokens`, from the runner's matrix."""
-    from whisper.timing import dtw_cpu
-
-    text_indices, time_indices = dtw_cpu(np.ascontiguousarray(-np.asarray(matrix, np.float64)))
+    text_indices, time_indices = _dtw()(np.ascontiguousarray(-np.asarray(matrix, np.float64)))
     return _words_from_path(tokenizer, list(text_tokens), text_indices, time_indices)
 
 
 def _words_from_path(tokenizer: Any, text_tokens: list[int], text_indices: np.ndarray,
                      time_indices: np.ndarray) -> list[WordTiming]:
-    from whisper.timing import merge_punctuations
-
     words, word_tokens = tokenizer.split_to_word_tokens(text_tokens + [tokenizer.eot])
     if len(word_tokens) <= 1:
         return []
@@ -57,10 +53,32 @@ def _words_from_path(tokenizer: Any, text_tokens: list[int], text_indices: np.nd
     ends = jump_times[boundaries[1:]]
     timings = [WordTiming(word, tokens, float(start), float(end), 1.0)
                for word, tokens, start, end in zip(words[:-1], word_tokens[:-1], starts, ends, strict=True)]
-    merge_punctuations(timings, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS)
+    _merge_punctuations()(timings, PREPEND_PUNCTUATIONS, APPEND_PUNCTUATIONS)
     timings = [t for t in timings if t.word]
     _shorten_words_at_pauses(timings)
     return timings
+
+
+def _dtw():
+    try:
+        from whisper.timing import dtw_cpu  # numba-compiled, faster
+
+        return dtw_cpu
+    except ImportError:
+        from liveinspect.models.whisper.dtw import dtw
+
+        return dtw
+
+
+def _merge_punctuations():
+    try:
+        from whisper.timing import merge_punctuations
+
+        return merge_punctuations
+    except ImportError:
+        from liveinspect.models.whisper.dtw import merge_punctuations
+
+        return merge_punctuations
 
 
 SENTENCE_END = tuple(".。!！?？")

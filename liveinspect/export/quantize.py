@@ -1,0 +1,61 @@
+"""int8 twins of exported graphs: ONNX Runtime's dynamic quantization of the weight products.
+
+Dynamic quantization stores the weights of matrix products (and, where
+asked, convolutions) as int8 with a scale per output channel, and
+quantizes each activation batch on the fly, so it needs no calibration
+data and keeps the graph's inputs and outputs float32. Only products with
+a weight operand are touched (graphs written by `GraphBuilder` name them
+`..._w`): an attention product of two activations (q @ k) would be
+quantized per batch on both sides, which costs accuracy for little time.
+Whether the result is good enough is decided per model against its
+accuracy budget (`budget.py`), not here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from liveinspect.export.graph import WEIGHT_SUFFIX
+
+
+def weight_nodes(model, op_types: tuple[str, ...] = ("MatMul",)) -> list[str]:
+    """Names of the nodes whose second input is an initializer (a weight), of the given types."""
+    initializers = {i.name for i in model.graph.initializer}
+    picked = []
+    for node in model.graph.node:
+        if node.op_type not in op_types or len(node.input) < 2:
+            continue
+        if node.input[1] in initializers or node.name.rsplit("_", 1)[0].endswith(WEIGHT_SUFFIX):
+            picked.append(node.name)
+    return picked
+
+
+def quantize_int8(fp32_path: str | Path, int8_path: str | Path, *,
+                  op_types: tuple[str, ...] = ("MatMul",), per_channel: bool = True,
+                  exclude: tuple[str, ...] = ()) -> Path:
+    """Write the dynamically quantized twin of `fp32_path`; metadata is carried over. Weight nodes
+    whose name contains one of `exclude` stay float32 (see the Whisper encoder's second MLP
+    product in export/speech.py for why some must)."""
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fp32_path, int8_path = Path(fp32_path), Path(int8_path)
+    source = onnx.load(str(fp32_path), load_external_data=False)
+    nodes = [n for n in weight_nodes(source, op_types) if not any(part in n for part in exclude)]
+    if not nodes:
+        raise ValueError(f"{fp32_path} has no {'/'.join(op_types)} node with a weight to quantize")
+    int8_path.parent.mkdir(parents=True, exist_ok=True)
+    quiet = logging.getLogger().level
+    logging.getLogger().setLevel(max(quiet, logging.ERROR))  # the quantizer logs every tensor at INFO
+    try:
+        quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8,
+                         per_channel=per_channel, op_types_to_quantize=list(op_types),
+                         nodes_to_quantize=nodes, extra_options={"MatMulConstBOnly": True})
+    finally:
+        logging.getLogger().setLevel(quiet)
+    quantized = onnx.load(str(int8_path))
+    onnx.helper.set_model_props(quantized, {p.key: p.value for p in source.metadata_props})
+    onnx.save(quantized, str(int8_path))
+    return int8_path
