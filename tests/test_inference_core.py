@@ -14,6 +14,7 @@ import pytest
 from media_factory import make_video
 
 import liveinspect
+from liveinspect.errors import LiveInspectError
 from liveinspect.pipelines.base import Analyzer, AnalyzerOutput, StreamState
 from liveinspect.pipelines.options import option
 from liveinspect.pipelines.orchestrator import Inspector, ScanOptions
@@ -387,3 +388,19 @@ def test_options_per_scan(tmp_path):
         whole = inspector.scan(Broadcast(source=str(video)))
     assert short.report.media.segments == 1 and short.report.media.duration_s == 2.0
     assert whole.report.media.segments >= 4 and whole.report.media.duration_s >= 4.0  # the inspector's
+
+
+def test_max_batch_size_caps_every_batch(tmp_path):
+    video = make_video(tmp_path / "v.mp4", seconds=3, fps=6)
+    sizes: list[int] = []
+    counter = Counter()
+    counter.batch_size = 64
+    policy = load_policy()
+    inspector = Inspector([counter], text_analyzer=TextAnalyzer(policy=policy), policy=policy,
+                          options=ScanOptions(progress=False, window_s=3.0, fps=6.0, max_wait_s=0.2),
+                          on_batch=lambda name, size, seconds: sizes.append(size), max_batch_size=2)
+    with inspector:
+        report = inspector.scan(Broadcast(source=str(video))).report
+    assert sum(sizes) == report.media.frames and max(sizes) == 2
+    with pytest.raises(LiveInspectError, match="at least 1"):
+        Inspector([], text_analyzer=TextAnalyzer(policy=policy), policy=policy, max_batch_size=0)

@@ -27,7 +27,6 @@ from liveinspect.serving.inference import (
     NotServed,
     Overloaded,
     SharedInference,
-    _capped,
 )
 from liveinspect.serving.metrics import ServiceMetrics
 from liveinspect.serving.settings import parse_settings_json, resolve_settings
@@ -102,15 +101,6 @@ def test_serve_flags_and_settings_make_the_config(tmp_path):
     bad = parser.parse_args(["serve", "--data", str(tmp_path), "--settings", '{"frames": {"faces": false}}'])
     with pytest.raises(LiveInspectError, match="frames.faces"):
         build_config(bad)
-
-
-def test_the_batch_cap_goes_through_options_that_have_one():
-    from liveinspect.pipelines.registry import component_options
-
-    capped = _capped({"speech": SpeechOptions(language="zh", max_batch=4)}, 1, component_options())
-    assert capped["speech"] == SpeechOptions(language="zh", max_batch=1)
-    assert _capped({}, 2, component_options())["speech"].max_batch == 2
-    assert _capped({}, None, component_options()) == {}
 
 
 # -- shared inference on a small inspector ------------------------------------------------------

@@ -83,8 +83,12 @@ class Inspector:
     def __init__(self, analyzers: Sequence[Analyzer], *, text_analyzer: Any, policy: Any,
                  skipped: Sequence[AnalyzerStatus] = (), options: ScanOptions | None = None,
                  product_options: Mapping[str, Any] | None = None,
-                 on_batch: Callable[[str, int, float], None] | None = None):
-        """`on_batch(analyzer, size, seconds)` is told of every model batch, whoever's items it held."""
+                 on_batch: Callable[[str, int, float], None] | None = None,
+                 max_batch_size: int | None = None):
+        """`on_batch(analyzer, size, seconds)` is told of every model batch, whoever's items it held;
+        `max_batch_size` caps every analyzer's batches (1: no batching, for comparisons)."""
+        if max_batch_size is not None and max_batch_size < 1:
+            raise LiveInspectError(f"max_batch_size must be at least 1, got {max_batch_size}")
         self.options = options or ScanOptions()
         self.policy = policy
         self.text_analyzer = text_analyzer
@@ -99,7 +103,8 @@ class Inspector:
             else:
                 self.analyzers.append(analyzer)
         self._batchers = {
-            a.name: Batcher(a.forward, max_batch_size=a.batch_size, max_wait_s=self.options.max_wait_s,
+            a.name: Batcher(a.forward, max_batch_size=min(a.batch_size, max_batch_size or a.batch_size),
+                            max_wait_s=self.options.max_wait_s,
                             name=f"batch-{a.name}",
                             on_batch=None if on_batch is None else
                             (lambda size, seconds, name=a.name: on_batch(name, size, seconds)))

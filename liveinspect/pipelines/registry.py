@@ -188,12 +188,16 @@ def build_text_analyzer(policy: Policy, claim_model: str | Path | None = None, *
 
 def build_inspector(names: list[str] | None = None, *, options: ScanOptions | None = None,
                     policy: Policy | None = None, text_analyzer: TextAnalyzer | None = None,
-                    settings: Settings | None = None) -> Inspector:
+                    settings: Settings | None = None,
+                    on_batch: Callable[[str, int, float], None] | None = None,
+                    max_batch_size: int | None = None) -> Inspector:
     """Load the named analyzers (default: all) once; the inspector then scans any number of
     broadcasts, concurrently if you like (`Inspector.scan` from several threads, `scan_many`).
 
     `settings` maps component names to option objects, e.g.
-    `{"speech": SpeechOptions(language="zh"), "frames.clip": ClipOptions(model="ViT-B-32", ...)}`.
+    `{"speech": SpeechOptions(language="zh"), "frames.clip": ClipOptions(model="ViT-B-32", ...)}`;
+    `on_batch(analyzer, size, seconds)` sees every model batch (metrics) and `max_batch_size` caps
+    them (see `Inspector`).
     """
     policy = policy or load_policy()
     settings = dict(settings or {})
@@ -202,4 +206,5 @@ def build_inspector(names: list[str] | None = None, *, options: ScanOptions | No
     analyzers, skipped = build_analyzers(names, settings, policy)
     product_options = {name: settings.get(name) or product.Options() for name, product in products().items()}
     return Inspector(analyzers, text_analyzer=text_analyzer, policy=policy, skipped=skipped,
-                     options=options, product_options=product_options)
+                     options=options, product_options=product_options, on_batch=on_batch,
+                     max_batch_size=max_batch_size)

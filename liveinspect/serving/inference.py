@@ -15,7 +15,6 @@ so timed-out requests cannot pile up unbounded work behind the models.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import threading
@@ -84,26 +83,10 @@ class Inspection:
 
 
 def build_service_inspector(config: ServiceConfig, metrics: ServiceMetrics) -> Inspector:
-    """The process's inspector, built as `registry.build_inspector` builds one, with every model
-    batch (from scans and requests alike) measured per model and `max_batch_size` applied."""
-    from liveinspect.pipelines.registry import build_analyzers, component_options, products
-    from liveinspect.pipelines.text import TextAnalyzer, TextOptions
-    from liveinspect.policy import load_policy
+    """The process's inspector: `build_inspector` with every model batch (from scans and requests
+    alike) measured per model and capped at `max_batch_size`."""
+    from liveinspect.pipelines.registry import build_inspector
 
-    policy = load_policy()
-    settings = _capped(dict(config.settings), config.max_batch_size, component_options())
-    text_analyzer = TextAnalyzer.from_options(settings.get("text") or TextOptions(), policy=policy)
-    names = list(config.analyzers) if config.analyzers is not None else None
-    analyzers, skipped = build_analyzers(names, settings, policy)
-    if config.max_batch_size is not None:
-        for analyzer in analyzers:
-            if "max_batch" in {f.name for f in dataclasses.fields(analyzer.Options)}:
-                continue  # capped through its options above (Whisper: what fits the device, at most that)
-            try:
-                analyzer.batch_size = min(analyzer.batch_size, config.max_batch_size)
-            except AttributeError:  # a batch size its model decides, with no option to cap it
-                log.warning("analyzer %s keeps its own batch size", analyzer.name)
-    product_options = {name: settings.get(name) or product.Options() for name, product in products().items()}
     # Shorter windows than the offline default: a live finding can only be reported once its
     # segment is complete, so the window bounds the latency (Article 9: real-time inspection).
     options = ScanOptions(
@@ -113,27 +96,9 @@ def build_service_inspector(config: ServiceConfig, metrics: ServiceMetrics) -> I
         progress=False,
         allow_private_urls=config.allow_private_urls,
     )
-    return Inspector(
-        analyzers,
-        text_analyzer=text_analyzer,
-        policy=policy,
-        skipped=skipped,
-        options=options,
-        product_options=product_options,
-        on_batch=metrics.observe_batch,
-    )
-
-
-def _capped(settings: dict[str, Any], cap: int | None, classes: dict[str, type]) -> dict[str, Any]:
-    """Settings with `max_batch` at most `cap` for every component whose options have one."""
-    if cap is None:
-        return settings
-    for name, cls in classes.items():
-        if "max_batch" in {f.name for f in dataclasses.fields(cls)}:
-            current = settings.get(name) or cls()
-            limit = cap if current.max_batch is None else min(current.max_batch, cap)
-            settings[name] = dataclasses.replace(current, max_batch=limit)
-    return settings
+    names = list(config.analyzers) if config.analyzers is not None else None
+    return build_inspector(names, options=options, settings=dict(config.settings),
+                           on_batch=metrics.observe_batch, max_batch_size=config.max_batch_size)
 
 
 class SharedInference:
