@@ -13,7 +13,7 @@ from liveinspect.pipelines.disclosure import (
     implicit_label_evidence,
 )
 from liveinspect.policy import load_policy
-from liveinspect.policy.labels import Medium, load_label_policy, parse_label_policy
+from liveinspect.policy.labels import Medium, load_label_policy
 from liveinspect.schema import Box, Evidence, Finding, FindingKind, Modality, Severity, TextItem
 from liveinspect.text.ai_labels import find_explicit_labels, match_label_phrases
 
@@ -121,10 +121,13 @@ def test_policy_grades_the_tiers():
 
 def test_label_policy_errors_name_the_field(tmp_path):
     assert load_label_policy().thresholds.voice == pytest.approx(0.5)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("groups: [{id: x, discloses: [smell], zh: [a]}]\n", encoding="utf-8")
     with pytest.raises(PolicyError, match="groups.0.discloses"):
-        parse_label_policy("groups: [{id: x, discloses: [smell], zh: [a]}]")
+        load_label_policy(bad)
+    bad.write_text("groups: [{id: x, discloses: [voice]}]\n", encoding="utf-8")
     with pytest.raises(PolicyError, match="no phrases"):
-        parse_label_policy("groups: [{id: x, discloses: [voice]}]")
+        load_label_policy(bad)
     custom = tmp_path / "labels.yaml"
     custom.write_text("groups: [{id: house, discloses: [avatar], zh: [小美是AI]}]\n", encoding="utf-8")
     policy = load_label_policy(custom)

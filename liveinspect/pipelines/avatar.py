@@ -71,7 +71,6 @@ class AvatarAnalyzer(Analyzer):
         super().__init__(options, **kwargs)
         from liveinspect.models.avatar import ClipImageTower, load_avatar_head, load_packaged_probe
         from liveinspect.models.avatar.head import shipped_avatar_head_dir
-        from liveinspect.policy.labels import load_label_policy
 
         self.tower = ClipImageTower()
         self._reason: str | None = None
@@ -85,7 +84,7 @@ class AvatarAnalyzer(Analyzer):
                 self.head = load_avatar_head(self.options.head or shipped_avatar_head_dir())
         except LiveInspectError as error:
             self._reason = str(error)
-        labels = load_label_policy()
+        labels = self.policy.aigc_labels
         given = self.options.threshold
         self.threshold = given if given is not None else labels.thresholds.avatar
 

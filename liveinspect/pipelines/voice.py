@@ -89,7 +89,6 @@ class VoiceAnalyzer(Analyzer):
         super().__init__(options, **kwargs)
         from liveinspect.backends.base import BackendOptions
         from liveinspect.models.voice import VoiceSpoofModel
-        from liveinspect.policy.labels import load_label_policy
 
         options = self.options
         if options.backend not in ("onnx", "torch"):
@@ -97,7 +96,7 @@ class VoiceAnalyzer(Analyzer):
         head = None if (options.head or "").lower() == "none" else (options.head or "shipped")
         self.model = VoiceSpoofModel(backend=BackendOptions(kind=options.backend),
                                      aasist_weights=options.aasist, head=head)
-        labels = load_label_policy()
+        labels = self.policy.aigc_labels
         self.threshold = options.threshold if options.threshold is not None else labels.thresholds.voice
         self.min_stretch_s = labels.thresholds.min_voice_s
         self._reason: str | None = None

@@ -1,18 +1,16 @@
 """The shape of `aigc_labels.yaml`: explicit AI-content label phrases and disclosure thresholds.
 
-`load_label_policy` reads the shipped file or a user's own; until `Policy`
-loads this file with the others, analyzers call it themselves.
+`Policy.aigc_labels` holds it (the file is one of the policy's, in its
+version hash and replaceable with `--policy DIR`); `load_label_policy` reads
+a single one.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from liveinspect.errors import PolicyError
 
@@ -86,38 +84,9 @@ class LabelPolicy(_Data):
         raise PolicyError(f"unknown label group {group_id!r}; known: {', '.join(g.id for g in self.groups)}")
 
 
-def default_label_policy_path() -> Path:
-    return Path(str(resources.files("liveinspect.policy").joinpath("aigc_labels.yaml")))
-
-
-def parse_label_policy(raw: bytes | str, where: str = "aigc_labels.yaml") -> LabelPolicy:
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as error:
-        raise PolicyError(f"{where}: not valid YAML: {error}") from error
-    if not isinstance(data, dict):
-        raise PolicyError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
-    try:
-        return LabelPolicy.model_validate(data)
-    except ValidationError as error:
-        problems = "; ".join(f"field {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-                             for e in error.errors())
-        raise PolicyError(f"{where}: {problems}") from error
-
-
 def load_label_policy(path: str | Path | None = None) -> LabelPolicy:
-    """The label policy in `path`, or the shipped one (parsed once per process)."""
-    if path is None:
-        return _shipped()
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise PolicyError(f"{path}: cannot read label policy: {error.strerror or error}") from error
-    return parse_label_policy(raw, str(path))
+    """The label policy in `path`, or the shipped one: the `aigc_labels` file of `load_policy`, read
+    and validated (and cached) the way every policy file is."""
+    from liveinspect.policy.loader import load_policy
 
-
-@lru_cache(maxsize=1)
-def _shipped() -> LabelPolicy:
-    path = default_label_policy_path()
-    return parse_label_policy(path.read_bytes(), str(path))
+    return load_policy(aigc_labels=path).aigc_labels
