@@ -54,26 +54,29 @@ def manifest_rows(folder: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """The manifest scanned by the local engine and by the Ray engine, with one shared inspector."""
+def local_ray():
+    """One local Ray with two CPUs for the module (starting one costs seconds)."""
     import ray  # part of the dev extras (liveinspect[ray])
 
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, local_ray):
+    """The manifest scanned by the local engine and by the Ray engine, with one shared inspector."""
     import liveinspect
 
     folder = tmp_path_factory.mktemp("fleet")
     manifest = write_manifest(manifest_rows(folder), folder / "rooms.jsonl")
     options = FleetOptions(analyzers=["speech", "frames"], scan=SCAN, progress=False, num_cpus=2)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        with liveinspect.build_inspector(["speech", "frames"], options=SCAN) as inspector:
-            local = scan_manifest(manifest, folder / "local", engine="local", options=options,
-                                  inspector=inspector)
-            on_ray = scan_manifest(manifest, folder / "ray", engine="ray", options=options,
-                                   inspector=inspector)
-            yield {"folder": folder, "manifest": manifest, "options": options, "inspector": inspector,
-                   "local": local, "ray": on_ray}
-    finally:
-        ray.shutdown()
+    with liveinspect.build_inspector(["speech", "frames"], options=SCAN) as inspector:
+        local = scan_manifest(manifest, folder / "local", engine="local", options=options,
+                              inspector=inspector)
+        on_ray = scan_manifest(manifest, folder / "ray", engine="ray", options=options, inspector=inspector)
+        yield {"folder": folder, "manifest": manifest, "options": options, "inspector": inspector,
+               "local": local, "ray": on_ray}
 
 
 def _report(out: Path, row_id: str) -> Report:
@@ -233,3 +236,19 @@ def test_fingerprint_names_every_model(runs):
     names = {entry[0] for entry in fingerprint["models"]}
     assert {"text", "speech", "frames"} <= names
     assert fingerprint["scan"] == {"window_s": 6.0, "fps": 1.0, "max_duration": 6.0}
+
+
+@pytest.mark.slow
+def test_scale_notebook_runs(local_ray, tmp_path, monkeypatch, capsys):
+    """notebooks/scale.ipynb top to bottom: both engines, the comparison, the rerun."""
+    notebook = ROOT / "notebooks" / "scale.ipynb"
+    monkeypatch.chdir(tmp_path)  # it writes out/scale/ relative to where it runs
+    cells = [c for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    namespace: dict = {}
+    for number, cell in enumerate(cells, start=1):
+        exec(compile("".join(cell["source"]), f"{notebook.name}[code cell {number}]", "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert "local: 3 done, 1 failed" in printed and "ray: 3 done, 1 failed" in printed
+    assert "same findings: True" in printed
+    assert namespace["largest_gap"] < 1e-4 and len(namespace["a"]) >= 4
+    assert "rerun: 3 skipped, 0 done, 1 failed (retried)" in printed

@@ -178,11 +178,11 @@ def run_ray(inspector: Inspector, rows: Sequence[PendingRow], on_row: OnRow,
     reported: set[str] = set()
     started = time.perf_counter()
     try:
-        stream = build_dataset(inspector, rows, options).iter_rows()
+        stream = _Waited(build_dataset(inspector, rows, options).iter_rows())
         for key, group in itertools.groupby(stream, key=lambda r: r["key"]):
             pending = by_key[key]
             works = (_counted(r["work"], busy) for r in group)
-            began = time.perf_counter()
+            began, waited = time.perf_counter(), stream.waited_s
             try:
                 result, scan = assemble(inspector, pending.row.broadcast, f"ray-{key}", works)
             except Exception as error:  # noqa: BLE001 - one row's failure; the manifest goes on
@@ -193,7 +193,8 @@ def run_ray(inspector: Inspector, rows: Sequence[PendingRow], on_row: OnRow,
                     log.warning("row %s: %d model outputs did not match the items preprocess made",
                                 key, scan.mismatched_items)
                 done = RowDone(pending, result, "", time.perf_counter() - began)
-            busy["assemble"] += time.perf_counter() - began
+            # Assembly's own seconds: the time spent waiting for the cluster's next row is not its.
+            busy["assemble"] += time.perf_counter() - began - (stream.waited_s - waited)
             reported.add(key)
             on_row(done)
     except Exception as error:  # noqa: BLE001 - the pipeline itself broke: the rows not written fail
@@ -206,6 +207,24 @@ def run_ray(inspector: Inspector, rows: Sequence[PendingRow], on_row: OnRow,
         context.execution_options.preserve_order = kept_order
     wall = time.perf_counter() - started
     return _utilisation(busy, wall, inspector, options, ray)
+
+
+class _Waited:
+    """An iterator that adds up the seconds its consumer spends waiting for the next item."""
+
+    def __init__(self, rows: Any) -> None:
+        self._rows = iter(rows)
+        self.waited_s = 0.0
+
+    def __iter__(self) -> "_Waited":
+        return self
+
+    def __next__(self) -> Any:
+        started = time.perf_counter()
+        try:
+            return next(self._rows)
+        finally:
+            self.waited_s += time.perf_counter() - started
 
 
 def _counted(work: WorkRow, busy: dict[str, float]) -> WorkRow:
