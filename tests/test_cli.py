@@ -121,7 +121,8 @@ def test_models_lists_every_analyzer_with_a_state(capsys):
     assert rows["speech"]["state"] == "available" and rows["speech"]["model"] == "whisper-base"
     assert rows["frames.ocr"]["state"] == "available"
     assert rows["frames.clip"]["state"] == "skipped" and "weights" in rows["frames.clip"]["reason"]
-    assert rows["voice"]["state"] == "skipped"
+    assert rows["voice"]["state"] == "available" and rows["voice"]["model"] == "aasist+voice-head"
+    assert rows["avatar"]["state"] == "available" and rows["avatar"]["model"].startswith("clip-vitb16-int8")
 
 
 # --- the shipped demo, end to end, with the real models --------------------------------------

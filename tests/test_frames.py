@@ -158,7 +158,8 @@ def test_faces_give_presenter_presence_per_stream(policy):
         photo = np.asarray(Image.open(handle).convert("RGB"))
     analyzer = frame_analyzer(policy, ocr=False, qr=False)
     faces = [stage.name for stage in analyzer.stages].index("faces")
-    frames = [Frame(index=i, t=float(i), image=image) for i, image in enumerate([photo, np.zeros_like(photo)])]
+    frames = [Frame(index=i, t=float(i), image=image)
+              for i, image in enumerate([photo, np.zeros_like(photo)])]
     stream, other = analyzer.open_stream("a"), analyzer.open_stream("b")
     items = analyzer.preprocess(Segment(index=0, t0=0.0, t1=2.0, frames=frames), stream)
     outputs = analyzer.forward(items)

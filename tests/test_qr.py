@@ -1,4 +1,4 @@
-"""QR payload rules (policy data: Policy.qr_rules from qr_rules.yaml) and OpenCV decoding on rendered frames."""
+"""QR payload rules (policy data: Policy.qr_rules, from qr_rules.yaml) and OpenCV decoding on frames."""
 
 from __future__ import annotations
 

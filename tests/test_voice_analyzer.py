@@ -14,15 +14,15 @@ from liveinspect.media.segment import Segment
 from liveinspect.pipelines.disclosure import assess_broadcast
 from liveinspect.pipelines.vad import VoiceActivity
 from liveinspect.schema import Broadcast, FindingKind
-from registry_guard import analyzer_modules
 
 SR = 16_000
 
 
 @pytest.fixture(scope="module")
 def voice():
-    with analyzer_modules("voice") as (module,):
-        yield module
+    from liveinspect.pipelines import voice as module
+
+    return module
 
 
 def _run(analyzer, segment: Segment):

@@ -381,6 +381,12 @@ def build_truth(timings: list[Timing]) -> dict:
             ("cover", "三天见效", ("false_efficacy",), "promised effect within three days")]
     for modality, text, kinds, note in meta:
         add(kinds, {"modality": modality, "t_start": None, "t_end": None, "text": text, "note": note})
+    # Every line is spoken by espeak-ng and nothing in the broadcast says so: Art. 13 and 25 and the
+    # 2025 labeling rules ask for synthetic voices to be disclosed.
+    add(("undisclosed_synthetic_media",), {
+        "modality": "audio", "t_start": round(timings[0].speech_start, 2),
+        "t_end": round(timings[-1].speech_end, 2), "text": "the presenter's espeak-ng voice",
+        "where": "voice", "note": "a synthetic presenter voice throughout, disclosed nowhere"})
     for text in STATIC_TEXTS:
         add((), {"modality": "onscreen_text", "t_start": 0.0, "t_end": round(timings[-1].end, 2),
                  "text": text, "where": "set", "note": "always on screen"})

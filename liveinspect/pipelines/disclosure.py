@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from liveinspect.media.aigc import ProvenanceMarks
+from liveinspect.pipelines.orchestrator import BroadcastView
+from liveinspect.pipelines.registry import register_assessor
 from liveinspect.media.audio_cues import MorseCue
 from liveinspect.policy.labels import LabelPolicy, Medium, load_label_policy
 from liveinspect.schema import Evidence, Finding, FindingKind, Modality
@@ -164,3 +166,10 @@ def assess_broadcast(broadcast, texts: Sequence, findings: Sequence[Finding], *,
         new = [f for f in extra
                if f.kind is not FindingKind.aigc_label or f.evidence.category != "audio_cue:morse_cue"]
     return new
+
+
+@register_assessor("disclosure")
+def assess_scan(scan: BroadcastView) -> list[Finding]:
+    """The labeling tiers of one scanned broadcast (see `assess_broadcast`), run by the orchestrator."""
+    return assess_broadcast(scan.broadcast, scan.texts, scan.findings, frame_size=scan.frame_size,
+                            frame_interval_s=1.0 / scan.fps, policy=scan.policy.aigc_labels)

@@ -66,6 +66,18 @@ class ScanOptions:
     allow_private_urls: bool = False  # let URLs reach loopback/private addresses (own network, tests)
 
 
+@dataclass(frozen=True)
+class BroadcastView:
+    """What a broadcast-level assessor (`registry.register_assessor`) sees of a finished scan."""
+
+    broadcast: Broadcast
+    texts: Sequence[TextItem]
+    findings: Sequence[Finding]
+    frame_size: tuple[int, int] | None  # (width, height) of the decoded video, None without video
+    fps: float
+    policy: Any
+
+
 @dataclass
 class ScanResult:
     """A scan's report and the thumbnails its findings point at (for `write_report`)."""
@@ -223,6 +235,7 @@ class _Scan:
         self.text_status = inspector.text_status()
         self.problems: list[AnalyzerStatus] = []  # stages of this scan that failed (e.g. the cover)
         self.timings: dict[str, float] = {}
+        self.frame_size: tuple[int, int] | None = None
         self._consecutive_failures = {a.name: 0 for a in self.active} | {"text": 0}
 
     def run(self) -> ScanResult:
@@ -232,6 +245,7 @@ class _Scan:
         media = self._inspect_media()
         for analyzer in list(self.active):
             self._absorb(analyzer, lambda a=analyzer: a.finish(self.streams[a.name]), frames={})
+        self._assess()
         # Merging keeps the highest score of the repeats, so the merged findings are graded again.
         self.findings = [self.policy.grade(f) for f in
                          merge_repeated_findings(self.findings, gap_s=max(2.0, 2.0 / self.options.fps))]
@@ -253,6 +267,20 @@ class _Scan:
             timings=self.timings,
         )
         return ScanResult(report, self.evidence)
+
+    def _assess(self) -> None:
+        """Broadcast-level assessors, each inside the error fence (a failure is reported, not fatal)."""
+        from liveinspect.pipelines.registry import assessors
+
+        view = BroadcastView(self.broadcast, tuple(self.texts), tuple(self.findings), self.frame_size,
+                             self.options.fps, self.policy)
+        for name, assess in assessors().items():
+            try:
+                self._add_findings(assess(view))
+            except Exception as error:  # noqa: BLE001 - the rest of the report stands
+                log.warning("assessor %s failed: %s", name, _reason(error))
+                log.debug("assessor %s failed", name, exc_info=error)
+                self.problems.append(AnalyzerStatus(name=name, state="failed", reason=_reason(error)))
 
     def _component_statuses(self) -> list[AnalyzerStatus]:
         """Analyzers made of parts (the frame analyzer's OCR, codes, faces, CLIP) report each part,
@@ -348,6 +376,9 @@ class _Scan:
 
     def _inspect_segment(self, segment: Segment) -> None:
         frames = {frame.index: frame.image for frame in segment.frames}
+        if self.frame_size is None and segment.frames:
+            height, width = segment.frames[0].image.shape[:2]
+            self.frame_size = (width, height)
         self._compute_products(segment)
         # Submit every analyzer's items before waiting, so the analyzers' batches run side by side.
         pending = {}

@@ -31,15 +31,11 @@ from liveinspect.pipelines.text import TextAnalyzer, TextOptions
 from liveinspect.policy import Policy, load_policy
 from liveinspect.schema import AnalyzerStatus
 
-BUILTIN_MODULES = ("liveinspect.pipelines.speech", "liveinspect.pipelines.frames")
+BUILTIN_MODULES = ("liveinspect.pipelines.speech", "liveinspect.pipelines.frames",
+                   "liveinspect.pipelines.voice", "liveinspect.pipelines.avatar",
+                   "liveinspect.pipelines.disclosure")
 PLUGIN_GROUP = "liveinspect.analyzers"
 
-# Detectors the Measures call for that this release does not ship yet; the
-# report lists them as skipped so nobody mistakes silence for a clean result.
-NOT_YET_SHIPPED: dict[str, str] = {
-    "voice": "synthetic-voice detector (Art. 13, 25) is not part of this release",
-    "avatar": "synthetic-avatar detector (Art. 13, 25) is not part of this release",
-}
 
 _T = TypeVar("_T")
 
@@ -56,6 +52,7 @@ class Product:
 _analyzers: dict[str, type[Analyzer]] = {}
 _stages: dict[str, type] = {}
 _products: dict[str, Product] = {}
+_assessors: dict[str, Callable[[Any], list]] = {}
 _loaded = False
 _load_lock = Lock()
 
@@ -73,7 +70,6 @@ def register_analyzer(name: str) -> Callable[[type[_T]], type[_T]]:
     def decorate(cls: type[_T]) -> type[_T]:
         cls.name = name  # type: ignore[attr-defined]
         _register(_analyzers, "analyzer", name, cls)
-        NOT_YET_SHIPPED.pop(name, None)
         return cls
     return decorate
 
@@ -89,6 +85,21 @@ def unregister_analyzer(name: str) -> None:
 def unregister_product(name: str) -> None:
     """Forget the product `name` (for plugins' tests)."""
     _products.pop(name, None)
+
+
+def register_assessor(name: str) -> Callable[[Callable], Callable]:
+    """Function decorator: `fn(scan)` looks at a whole scanned broadcast once every analyzer has
+    finished (`BroadcastView`: broadcast, texts, findings, frame size, policy) and returns new
+    findings, e.g. the AI-content labeling tiers, where a title can disclose a voice heard later."""
+    def decorate(fn: Callable) -> Callable:
+        _register(_assessors, "assessor", name, fn)
+        return fn
+    return decorate
+
+
+def assessors() -> dict[str, Callable[[Any], list]]:
+    _load_builtins()
+    return dict(_assessors)
 
 
 def register_stage(name: str) -> Callable[[type[_T]], type[_T]]:
@@ -159,15 +170,12 @@ def build_analyzers(names: list[str] | None = None, settings: Settings | None = 
     settings = dict(settings or {})
     policy = policy or load_policy()
     classes = analyzer_classes()
-    names = list(classes) + list(NOT_YET_SHIPPED) if names is None else names
+    names = list(classes) if names is None else names
     built: list[Analyzer] = []
     skipped: list[AnalyzerStatus] = []
     for name in names:
-        if name in NOT_YET_SHIPPED and name not in classes:
-            skipped.append(AnalyzerStatus(name=name, state="skipped", reason=NOT_YET_SHIPPED[name]))
-            continue
         if name not in classes:
-            known = ", ".join([*classes, *NOT_YET_SHIPPED])
+            known = ", ".join(classes)
             raise LiveInspectError(f"unknown analyzer {name!r}; known: {known}")
         cls = classes[name]
         try:
