@@ -20,14 +20,14 @@ from liveinspect.errors import LiveInspectError
 
 # Command modules, in the order `liveinspect --help` lists them.
 COMMANDS = ("scan", "scan_many", "text", "schema", "probe", "transcribe", "models", "train", "evaluate",
-            "serve", "keys")
+            "serve", "keys", "export", "edge")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="liveinspect",
         description="Compliance inspection of live-stream marketing: scan | demo | text | schema | probe "
-                    "| transcribe | models | train | eval.")
+                    "| transcribe | models | train | eval | export | edge.")
     parser.add_argument("--version", action="version", version=f"liveinspect {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -118,3 +118,39 @@ def rounded(figures: dict[str, Any], digits: int = 8) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def demo_frames(data: EvalData, *, every: int = 4, limit: int = 16) -> list[np.ndarray]:
+    """RGB frames of the demo (1 per second, every `every`-th, at most `limit`): real inputs for the
+    frame models' parity checks."""
+    if data.demo is None:
+        return []
+    from liveinspect.media import iter_segments
+
+    frames = [frame.image for segment in iter_segments(data.demo / "demo.mp4", window_s=30.0, fps=1.0)
+              for frame in segment.frames]
+    return frames[::every][:limit]
+
+
+def median_seconds(run: Callable[[], Any], repeats: int = 3) -> float:
+    """Median wall time of `run()` over `repeats` calls, after one warm-up call."""
+    import time
+
+    run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def copy_files(ctx: ExportContext, sources: list[Path], folder: str) -> list[Path]:
+    import shutil
+
+    target = ctx.folder(folder)
+    copied = []
+    for source in sources:
+        shutil.copyfile(source, target / source.name)
+        copied.append(target / source.name)
+    return copied

@@ -13,10 +13,18 @@ from pathlib import Path
 from liveinspect.errors import WeightsNotFoundError
 
 INSTALL_HINT = "pip install silero-vad==6.2.3"
+DISTRIBUTION = "silero-vad"
+MODEL_FILE = "silero_vad/data/silero_vad.onnx"
 
 
 def silero_model_path() -> Path:
-    """The `silero_vad.onnx` file of the installed silero-vad package."""
+    """The `silero_vad.onnx` file of the installed silero-vad package, or the copy an edge export
+    holds (`liveinspect.models.packaged`: a packaged root added by the edge runtime)."""
+    from liveinspect.models.packaged import installed_file
+
+    copied = installed_file(DISTRIBUTION, MODEL_FILE)
+    if copied is not None:
+        return copied
     spec = find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
         raise WeightsNotFoundError(f"voice activity needs the silero-vad package: {INSTALL_HINT}")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liveinspect.backends.base import Backend, BackendOptions, backend_options
+from liveinspect.backends.base import Backend, BackendOptions, backend_options, precision_variant
 from liveinspect.errors import LiveInspectError, WeightsNotFoundError
 from liveinspect.models.packaged import installed_files
 
@@ -71,10 +71,18 @@ def _backends(weights_dir: str | Path | None, onnx_dir: str | Path | None,
     if options.kind == "onnx":
         from liveinspect.backends.onnx import OnnxBackend
 
-        folder = Path(onnx_dir) if onnx_dir is not None else None
-        if folder is None or not all((folder / n).is_file() for n in ONNX_FILES):
-            raise WeightsNotFoundError(f"MTCNN on ONNX Runtime needs {', '.join(ONNX_FILES)}; {ONNX_HINT}")
-        return {name: OnnxBackend(folder / f"{name}.onnx", options) for name in ("pnet", "rnet", "onet")}
+        # An exported folder may be given as either: it holds the .onnx files instead of the .pt ones.
+        given = onnx_dir if onnx_dir is not None else weights_dir
+        folder = Path(given) if given is not None else None
+        files = [precision_variant(Path(n), options.precision).name for n in ONNX_FILES]
+        if folder is None or not all((folder / n).is_file() for n in files):
+            raise WeightsNotFoundError(f"MTCNN on ONNX Runtime needs {', '.join(files)}; {ONNX_HINT}")
+        nets = ("pnet", "rnet", "onet")
+        return {name: OnnxBackend(folder / file, options) for name, file in zip(nets, files, strict=True)}
+    if weights_dir is not None and not (Path(weights_dir) / WEIGHT_FILES[0]).is_file() \
+            and (Path(weights_dir) / ONNX_FILES[0]).is_file():
+        # An exported folder (pnet.onnx, ...) where torch weights were expected: run it on ONNX Runtime.
+        return _backends(None, weights_dir, options.with_kind("onnx"))
     folder = _weights_folder(weights_dir)
     from liveinspect.models.faces.nets import torch_backends
 

@@ -72,6 +72,8 @@ class VoiceSpoofModel:
 
         if self.aasist_weights is None and self.backend_options.kind == "torch":
             packaged_aasist_path()
+        if self.aasist_weights is not None and not Path(self.aasist_weights).is_file():
+            raise WeightsNotFoundError(f"no AASIST weights at {self.aasist_weights}")
         if self.backend_options.kind == "onnx" and self.aasist_weights is None and not SHIPPED_ONNX.is_file():
             raise WeightsNotFoundError(f"{SHIPPED_ONNX} is missing: reinstall liveinspect or run "
                                        "liveinspect.models.voice.export_aasist_onnx")
@@ -97,10 +99,14 @@ class VoiceSpoofModel:
     def _get_backend(self):
         with self._lock:
             if self._backend is None:
-                if self.backend_options.kind == "onnx" and self.aasist_weights is None:
+                exported = self.aasist_weights is not None and Path(self.aasist_weights).suffix == ".onnx"
+                if self.backend_options.kind == "onnx" and (self.aasist_weights is None or exported):
                     from liveinspect.backends.onnx import OnnxBackend
 
-                    self._backend = OnnxBackend(SHIPPED_ONNX, self.backend_options)
+                    # An exported graph (`export_aasist_onnx`, an edge bundle's voice/aasist.onnx) or the
+                    # shipped export of the packaged weights.
+                    path = Path(self.aasist_weights) if exported else SHIPPED_ONNX
+                    self._backend = OnnxBackend(path, self.backend_options)
                 else:
                     from liveinspect.backends.torch import TorchBackend
                     from liveinspect.models.voice.weights import load_aasist

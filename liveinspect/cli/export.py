@@ -1,0 +1,63 @@
+"""`liveinspect export`: ONNX export of the models a scan runs, with a manifest (and a bundle).
+
+    liveinspect export --models all --out edge/ --int8 --bundle edge.tar
+
+Runs where torch and every model's package are installed; the edge node
+then needs only `liveinspect[edge]` and the folder or the tar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from liveinspect.cli.common import EXIT_CLEAN
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from liveinspect.export.bundle import pack_bundle
+    from liveinspect.export.common import EvalData
+    from liveinspect.export.runner import export_models
+
+    options = {"whisper": args.whisper}
+    eval_data = EvalData.locate(args.eval_data) if args.eval_data else None
+
+    def progress(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    manifest = export_models(args.models, args.out, int8=args.int8, eval_data=eval_data,
+                             policy_dir=args.policy, options=options, progress=progress)
+    if args.json:
+        print(manifest.to_json())
+    for name, model in manifest.models.items():
+        int8 = model.int8.get("status", "?")
+        reason = model.int8.get("reason", "")
+        print(f"  {name:8s} {model.precision:5s} int8 {int8}: {reason}", file=sys.stderr)
+    if args.bundle:
+        tar = pack_bundle(args.out, args.bundle)
+        print(f"bundle: {tar} (export {manifest.digest})", file=sys.stderr)
+    else:
+        print(f"export: {args.out} (export {manifest.digest})", file=sys.stderr)
+    return EXIT_CLEAN
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from liveinspect.export.runner import FAMILIES
+
+    export = sub.add_parser("export", help="export the models to ONNX for edge nodes (needs torch)",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("--models", nargs="+", default=["all"],
+                        help=f"all, or some of: {', '.join(FAMILIES)} (default: all)")
+    export.add_argument("--out", required=True, help="folder to write the models and manifest.json into")
+    export.add_argument("--int8", action="store_true",
+                        help="also quantize to int8 where each model's accuracy budget allows")
+    export.add_argument("--bundle", help="pack the export into this tar for edge nodes")
+    export.add_argument("--whisper", help="Whisper weights to export (default: the packaged base)")
+    export.add_argument("--policy", help="policy folder to bundle (default: the shipped policy)")
+    export.add_argument("--eval-data", metavar="CHECKOUT",
+                        help="a checkout holding tests/data/jfk.flac and examples/demo, for parity and "
+                             "the int8 budgets (default: the one this package runs from)")
+    export.add_argument("--json", action="store_true", help="print the manifest on stdout")
+    export.add_argument("--quiet", action="store_true", help="no progress lines")
+    export.set_defaults(func=cmd_export)
