@@ -78,6 +78,9 @@ class TextOptions:
                                      help="claim classifier folder (n-gram checkpoint or transformers "
                                           "model; default: the shipped n-gram model combined with the "
                                           "multilingual encoder head)")
+    backend: str | None = option(None, flag="--text-backend", metavar="onnx|torch",
+                                 help="runtime of the claim model (default: ONNX Runtime for the shipped "
+                                      "models, which need no torch; torch for a --claim-model)")
     claim_encoder: bool = option(True, flag="--no-claim-encoder",
                                  help="without the multilingual encoder (the n-gram claim model alone; "
                                       "faster, weaker on paraphrases)")
@@ -132,14 +135,17 @@ class TextAnalyzer:
             return cls(policy=policy, classifier_threshold=options.threshold)
         from liveinspect.models.claims import load_claim_classifier, load_default_claim_classifier
 
+        if options.backend not in (None, "onnx", "torch"):
+            raise LiveInspectError(f"--text-backend is onnx or torch, not {options.backend!r}")
         if options.claim_model:
-            classifier = load_claim_classifier(options.claim_model)
+            # A user's checkpoint may have no exported twin (trained without --onnx): torch unless told.
+            classifier = load_claim_classifier(options.claim_model, backend=options.backend or "torch")
         elif options.claim_encoder:
             from liveinspect.models.claims.combined import shared_combined_claim_classifier
 
-            classifier = shared_combined_claim_classifier()
+            classifier = shared_combined_claim_classifier(backend=options.backend or "onnx")
         else:
-            classifier = load_default_claim_classifier()
+            classifier = load_default_claim_classifier(backend=options.backend or "onnx")
         return cls(policy=policy, classifier=classifier, classifier_threshold=options.threshold)
 
     @property

@@ -69,10 +69,10 @@ _shared: dict[str, CombinedClaimClassifier] = {}
 _shared_lock = Lock()
 
 
-def shared_combined_claim_classifier() -> CombinedClaimClassifier:
-    """The shipped combined classifier, loaded once per process: the encoder takes seconds to load
-    and is stateless apart from its caches, so every text analyzer may share it."""
+def shared_combined_claim_classifier(backend: str = "onnx") -> CombinedClaimClassifier:
+    """The shipped combined classifier, loaded once per process and n-gram backend: the encoder takes
+    seconds to load and is stateless apart from its caches, so every text analyzer may share it."""
     with _shared_lock:
-        if "default" not in _shared:
-            _shared["default"] = load_combined_claim_classifier()
-        return _shared["default"]
+        if backend not in _shared:
+            _shared[backend] = load_combined_claim_classifier(backend=backend)
+        return _shared[backend]
