@@ -29,7 +29,8 @@ JFK = ROOT / "tests" / "data" / "jfk.flac"
 # A few seconds of each source keep both engines near a minute on two cores. The window holds whole
 # utterances: Whisper's greedy decoding of speech cut mid-word flips with float noise (thread count,
 # batch composition), in the local engine from one run to the next as much as between engines.
-SCAN = ScanOptions(progress=False, max_duration=6.0, window_s=6.0)
+# Private URLs allowed, so the unreachable row is a refused connection, not a refused address.
+SCAN = ScanOptions(progress=False, max_duration=6.0, window_s=6.0, allow_private_urls=True)
 GOOD = ("demo", "speech", "cover-only")
 BAD = ("missing", "corrupt", "unreachable")
 
@@ -122,7 +123,7 @@ def test_bad_rows_fail_with_their_error_and_the_rest_completes(runs):
         assert {row_id for row_id, line in lines.items() if line["status"] == "done"} == set(GOOD)
         assert "file not found" in lines["missing"]["error"]
         assert lines["corrupt"]["error"] and lines["unreachable"]["error"]
-        assert "127.0.0.1:9" in lines["unreachable"]["error"]
+        assert "127.0.0.1:9" in lines["unreachable"]["error"] and "refused" in lines["unreachable"]["error"]
         # A failed row still has its report: the title and profile were checked before the media failed.
         assert any(f.modality.value == "title" for f in _report(out, "missing").findings)
     import pyarrow.parquet as pq
@@ -166,7 +167,8 @@ def test_cli_scan_many_on_ray_with_metadata_checks_only(runs, tmp_path, capsys):
     from liveinspect.cli import main
 
     code = main(["scan-many", str(runs["manifest"]), "--out", str(tmp_path), "--engine", "ray",
-                 "--analyzers", "none", "--max-duration", "2", "--no-progress", "--json"])
+                 "--analyzers", "none", "--max-duration", "2", "--no-progress", "--json",
+                 "--allow-private-urls"])
     captured = capsys.readouterr()
     assert code == 2
     summary = json.loads(captured.out)
@@ -235,7 +237,8 @@ def test_fingerprint_names_every_model(runs):
     fingerprint = inspector_fingerprint(runs["inspector"])
     names = {entry[0] for entry in fingerprint["models"]}
     assert {"text", "speech", "frames"} <= names
-    assert fingerprint["scan"] == {"window_s": 6.0, "fps": 1.0, "max_duration": 6.0}
+    assert fingerprint["scan"] == {"window_s": 6.0, "fps": 1.0, "max_duration": 6.0,
+                                   "allow_private_urls": True}
 
 
 @pytest.mark.slow

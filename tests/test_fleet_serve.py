@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from scale_media import excerpt  # bench/, on the path by conftest
+from serving_support import free_port
 
 from liveinspect.fleet.serve import ServeOptions, StageDeployment, bind_model_stages, remote_inspector
 from liveinspect.pipelines.frame_stages import FaceOptions
@@ -30,11 +31,13 @@ def serve_stage():
     from ray import serve
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})  # loopback only, a free port
     options = ServeOptions(analyzers=["frames"], settings=SETTINGS, max_wait_s=0.05,
                            stages={"frames": StageDeployment(num_replicas=1, num_cpus=0.5)})
     stages = bind_model_stages(["frames"], options)
     handle = serve.run(stages["frames"], name="fleet-test-frames", route_prefix=None)
-    yield {"handle": handle, "options": options}
+    yield {"handle": handle, "options": options, "port": port}
     serve.shutdown()
     ray.shutdown()
 
@@ -90,3 +93,37 @@ def test_model_stage_batches_items_from_many_callers(serve_stage):
     after = handle.stats.remote().result()
     assert after["items"] - before["items"] == 6
     assert after["batches"] - before["batches"] < 6  # concurrent callers shared model calls
+
+
+@pytest.mark.slow
+def test_the_service_on_ray_serve_answers_text_and_runs_a_job(serve_stage, tmp_path):
+    """The service's own FastAPI app behind Serve's proxy, its frame model in a deployment."""
+    from ray import serve
+    from serving_support import add_key, make_qr_video, wait_until
+
+    from liveinspect.fleet.serve import service_application
+    from liveinspect.serving import Client
+    from liveinspect.serving.config import ServiceConfig
+
+    port = serve_stage["port"]
+    config = ServiceConfig(data_dir=tmp_path / "data", analyzers=("frames",),
+                           settings={"frames.faces": {"enabled": False}}, window_s=2.0, fps=2.0,
+                           rate_limit_per_s=0)
+    (tmp_path / "data").mkdir()
+    key = add_key(tmp_path / "data")
+    serve.run(service_application(config, stages={"frames": StageDeployment(num_cpus=0.5)}),
+              name="liveinspect", route_prefix="/")
+    try:
+        with Client(f"http://127.0.0.1:{port}", key.key) as client:
+            wait_until(lambda: client.readyz().get("status") == "ready", timeout=120, message="ready")
+            texts = client.check_text([{"text": "全网最低价 国家级产品", "source": "title"}])
+            assert {f["kind"] for f in texts[0]["findings"]} >= {"absolute_term"}
+            video = make_qr_video(tmp_path / "qr.mp4", 4.0, [(1.0, 3.0, "https://u.wechat.com/EXAMPLEone")])
+            job = client.submit_job(file=video, broadcast={"title": "直播间"})
+            done = client.wait(job["id"], timeout=120)
+            assert done["state"] == "succeeded"
+            payloads = {f["evidence"]["payload"] for f in done["findings"] if f["evidence"]["payload"]}
+            assert payloads == {"https://u.wechat.com/EXAMPLEone"}, done["findings"]
+            assert done["progress"]["media_seconds"] >= 3.9
+    finally:
+        serve.delete("liveinspect")

@@ -13,7 +13,13 @@ import argparse
 import json
 import sys
 
-from liveinspect.cli.common import EXIT_CLEAN, EXIT_ERROR, add_model_options, component_settings
+from liveinspect.cli.common import (
+    EXIT_CLEAN,
+    EXIT_ERROR,
+    add_allow_private_urls,
+    add_model_options,
+    component_settings,
+)
 from liveinspect.errors import LiveInspectError
 
 
@@ -48,7 +54,8 @@ def cmd_scan_many(args: argparse.Namespace) -> int:
     default_stage = StagePlan(segments_per_batch=args.segments_per_batch)
     options = FleetOptions(
         analyzers=names, settings=component_settings(args), policy_dir=args.policy,
-        scan=ScanOptions(window_s=args.window, fps=args.fps, max_duration=args.max_duration, progress=False),
+        scan=ScanOptions(window_s=args.window, fps=args.fps, max_duration=args.max_duration, progress=False,
+                         allow_private_urls=args.allow_private_urls),
         progress=not args.no_progress, max_streams=args.streams, address=args.address,
         num_cpus=args.num_cpus, stages=stages, default_stage=default_stage)
     summary = scan_manifest(args.manifest, args.out, engine=args.engine, options=options)
@@ -94,5 +101,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--analyzers", help="comma-separated analyzers to run, or none (default: all)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument("--policy", help="folder with your own policy YAML files (default: the shipped one)")
+    add_allow_private_urls(parser)
     add_model_options(parser)
     parser.set_defaults(func=cmd_scan_many)

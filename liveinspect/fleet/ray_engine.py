@@ -80,7 +80,7 @@ class _DecodeStep:
         broadcast = Broadcast.model_validate_json(row["broadcast"])
         for work in decode_broadcast(broadcast, stream_id=row["key"], window_s=self.scan.window_s,
                                      fps=self.scan.fps, max_duration=self.scan.max_duration,
-                                     products=chosen):
+                                     products=chosen, allow_private_urls=self.scan.allow_private_urls):
             yield {"key": row["key"], "work": work}
 
 

@@ -4,8 +4,8 @@ A row is done when its folder holds a `report.json` and a `run.json` whose
 key matches the key the row would get now. The key hashes what decides the
 result: the broadcast's fields, the size and modification time of its local
 files, every model's name and version, the policy's version, the scan
-options that change what is read (window, frame rate, duration bound) and
-the tool's version. So a rerun skips finished rows, retries failed ones, and
+options that change what is read (window, frame rate, duration bound,
+private URLs allowed) and the tool's version. So a rerun skips finished rows, retries failed ones, and
 rescans a row whose file, model or policy changed. A URL is its own input:
 a live room at the same URL counts as the same row.
 """
@@ -34,7 +34,8 @@ def inspector_fingerprint(inspector: Any) -> dict[str, Any]:
         "tool": __version__,
         "policy": inspector.policy.version,
         "models": [[s.name, s.state, s.model, s.model_version] for s in inspector.model_statuses()],
-        "scan": {"window_s": options.window_s, "fps": options.fps, "max_duration": options.max_duration},
+        "scan": {"window_s": options.window_s, "fps": options.fps, "max_duration": options.max_duration,
+                 "allow_private_urls": options.allow_private_urls},
     }
 
 

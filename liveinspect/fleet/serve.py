@@ -157,31 +157,36 @@ def bind_model_stages(names: Sequence[str], options: ServeOptions) -> dict[str, 
     return bound
 
 
-def service_application(config: Any, options: ServeOptions, *, ingress_replicas: int = 1) -> Any:
+def service_application(config: Any, *, stages: Mapping[str, StageDeployment] | None = None,
+                        ingress_replicas: int = 1, ingress_cpus: float = 0.5) -> Any:
     """The HTTP service (`liveinspect.serving.create_app`) as a Serve application whose model stages
-    are deployments: `serve.run(service_application(ServiceConfig(data_dir=...), ServeOptions()))`.
+    are deployments: `serve.run(service_application(ServiceConfig(data_dir=...)), route_prefix="/")`.
 
-    Written against the app factory `create_app(config, service=Service(config, inspector))`; the
-    ingress builds the Service in its replica, on its own event loop."""
+    `config` is the service's `ServiceConfig` (analyzers, settings, window, batching bound, limits),
+    as for `liveinspect serve`; `stages` sizes each model's deployment. The ingress replicas build
+    the same `Service` and FastAPI app, with an inspector whose models are the deployments."""
     serve = _require_serve()
     from liveinspect.pipelines.registry import analyzer_classes
-
-    names = options.analyzers if options.analyzers is not None else list(analyzer_classes())
-    stages = bind_model_stages(names, options)
-
-    from liveinspect.serving.app import create_app  # the service (issue 13)
+    from liveinspect.serving.app import create_app
     from liveinspect.serving.service import Service
 
+    names = list(config.analyzers) if config.analyzers is not None else list(analyzer_classes())
+    options = ServeOptions(analyzers=names, settings=dict(config.settings), max_wait_s=config.max_wait_s,
+                           stages=dict(stages or {}))
+    scan = ScanOptions(window_s=config.window_s, fps=config.fps, max_wait_s=config.max_wait_s,
+                       progress=False, allow_private_urls=config.allow_private_urls)
+    bound = bind_model_stages(names, options)
+
     class ServiceIngress:
-        """The service's FastAPI app, built in the replica (after the stage handles arrive)."""
+        """The service's FastAPI app, built in the replica once the stage handles arrive."""
 
         def __init__(self, **handles: Any) -> None:
             self._handles = handles
 
         def __serve_build_asgi_app__(self) -> Any:
-            service = Service(config, inspector=remote_inspector(self._handles, options))
-            return create_app(service=service)  # Serve runs its lifespan: the service starts there
+            inspector = remote_inspector(self._handles, options, scan)
+            return create_app(service=Service(config, inspector=inspector))  # Serve runs its lifespan
 
     ingress = serve.deployment(serve.ingress()(ServiceIngress)).options(
-        name="liveinspect-api", num_replicas=ingress_replicas)
-    return ingress.bind(**stages)
+        name="liveinspect-api", num_replicas=ingress_replicas, ray_actor_options={"num_cpus": ingress_cpus})
+    return ingress.bind(**bound)

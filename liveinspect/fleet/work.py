@@ -67,8 +67,8 @@ class WorkRow:
 
 
 def decode_broadcast(broadcast: Broadcast, *, stream_id: str, window_s: float, fps: float,
-                     max_duration: float | None,
-                     products: Mapping[str, tuple[Any, Any]]) -> Iterator[WorkRow]:
+                     max_duration: float | None, products: Mapping[str, tuple[Any, Any]],
+                     allow_private_urls: bool = False) -> Iterator[WorkRow]:
     """The cover, then each segment with its shared products (`name -> (compute, options)`), then the
     end row. Errors become rows: the same MediaErrors the local scan turns into media states."""
     from liveinspect.media import iter_segments, load_image, probe
@@ -82,9 +82,10 @@ def decode_broadcast(broadcast: Broadcast, *, stream_id: str, window_s: float, f
     end = WorkRow(kind="end")
     if broadcast.source:
         try:
-            probe(broadcast.source)  # the local scan probes first; its errors read the same here
+            # The local scan probes first; its errors read the same here.
+            probe(broadcast.source, allow_private_urls=allow_private_urls)
             segments = iter_segments(broadcast.source, window_s=window_s, fps=fps, stream_id=stream_id,
-                                     max_duration=max_duration)
+                                     max_duration=max_duration, allow_private_urls=allow_private_urls)
             for segment in segments:
                 _compute_products(segment, products)
                 yield WorkRow(kind="segment", segment=segment)
