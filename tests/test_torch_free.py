@@ -121,6 +121,16 @@ report("pipelines", statuses={s.name: s.state for s in result.report.analyzers},
        kinds=sorted({f.kind.value for f in result.report.findings}),
        models=sorted({f.model for f in result.report.findings}),
        report_equals_written=written == json.loads(result.report.model_dump_json()))
+
+# The defaults a torch-free node gets: the CLI builds its parser, the default inspector builds
+# what can run (the shipped claim models on ONNX Runtime) and says why the rest is skipped.
+from liveinspect.cli import build_parser
+build_parser()
+default = build_inspector(options=ScanOptions(progress=False))
+report("defaults", statuses={s.name: s.state for s in default.model_statuses()},
+       text_model=default.text_analyzer.model_name,
+       reasons={s.name: s.reason for s in default.model_statuses() if s.state != "ran"})
+default.close()
 """
 
 EPILOGUE = """
@@ -178,3 +188,11 @@ def test_frame_analyzer_orchestrator_and_report(seen):
     assert {"false_price", "offplatform_lure"} <= set(pipelines["kinds"])
     assert any(model.endswith("claims-ngram-onnx") for model in pipelines["models"])
     assert pipelines["report_equals_written"]
+
+
+def test_the_defaults_on_a_node_without_torch(seen):
+    defaults = seen["defaults"]
+    assert defaults["statuses"]["text"] == "ran" and "claims" in defaults["text_model"]
+    assert defaults["statuses"]["frames"] == "ran" and defaults["statuses"]["frames.ocr"] == "ran"
+    assert defaults["statuses"]["speech"] == "skipped"  # Whisper here is torch; ONNX Whisper: the edge
+    assert "torch" in defaults["reasons"]["speech"] or "not installed" in defaults["reasons"]["speech"]

@@ -107,15 +107,22 @@ class Inspector:
         self.product_options = dict(product_options or {})
         self.analyzers: list[Analyzer] = []
         self.skipped = list(skipped)
+        batch_sizes: dict[str, int] = {}
         for analyzer in analyzers:
-            reason = analyzer.unavailable_reason()
+            try:
+                reason = analyzer.unavailable_reason()
+                if reason is None:  # an analyzer may load its model to know its batch size (Whisper)
+                    batch_sizes[analyzer.name] = analyzer.batch_size
+            except (LiveInspectError, ImportError, OSError) as error:
+                reason = _reason(error)
             if reason:
                 self.skipped.append(AnalyzerStatus(name=analyzer.name, state="skipped",
                                                    reason=reason, model=analyzer.model_name))
             else:
                 self.analyzers.append(analyzer)
         self._batchers = {
-            a.name: Batcher(a.forward, max_batch_size=min(a.batch_size, max_batch_size or a.batch_size),
+            a.name: Batcher(a.forward, max_batch_size=min(batch_sizes[a.name],
+                                                          max_batch_size or batch_sizes[a.name]),
                             max_wait_s=self.options.max_wait_s,
                             name=f"batch-{a.name}",
                             on_batch=None if on_batch is None else
