@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from liveinspect.errors import LiveInspectError, WeightsNotFoundError
+from liveinspect.media.image import check_array
 
 # Lines the recogniser is less sure of are dropped (RapidOCR's own default).
 DEFAULT_MIN_SCORE = 0.5
@@ -124,6 +125,8 @@ def _as_bgr(image: np.ndarray) -> np.ndarray:
             or image.shape[2] != 3:
         shape = getattr(image, "shape", None)
         raise LiveInspectError(f"OCR expects an RGB uint8 image of shape (H, W, 3), got {shape}")
+    # The detector scales the short side up: a thin picture would become a multi-GB array.
+    check_array(image, source="OCR input")
     return np.ascontiguousarray(image[:, :, ::-1])  # PP-OCR models were trained on BGR
 
 
