@@ -109,6 +109,12 @@ class ForwardStage:
         return {"key": batch["key"], "work": works}
 
 
+def _pool(ray: Any, actors: int | tuple[int, int]) -> Any:
+    if isinstance(actors, int):
+        return ray.data.ActorPoolStrategy(size=actors)
+    return ray.data.ActorPoolStrategy(min_size=actors[0], max_size=actors[1])
+
+
 def _gpus(plan_gpus: float | None, name: str, cluster_gpus: float) -> float:
     if plan_gpus is not None:
         return plan_gpus
@@ -158,7 +164,7 @@ def build_dataset(inspector: Inspector, rows: Sequence[PendingRow], options: Fle
             fn_constructor_kwargs={"name": analyzer.name, "settings": dict(options.settings),
                                    "policy_paths": {k: str(v) for k, v in policy.paths.items()},
                                    "policy_version": policy.version},
-            batch_size=plan.segments_per_batch, batch_format="numpy", concurrency=plan.actors,
+            batch_size=plan.segments_per_batch, batch_format="numpy", compute=_pool(ray, plan.actors),
             num_cpus=cpus[analyzer.name], num_gpus=_gpus(plan.num_gpus, analyzer.name, cluster_gpus))
     return ds
 
