@@ -215,3 +215,35 @@ def test_transformers_claim_model_with_foreign_weights_is_refused(tmp_path):
     wider.save_pretrained(bad)
     with pytest.raises(CheckpointError, match="do not match config.json|cannot load"):
         TransformerClaimClassifier.from_pretrained(bad)
+
+
+def test_training_settings_that_would_save_an_untrained_model_are_refused(tmp_path):
+    from liveinspect.cli import main
+    from liveinspect.errors import DataError
+    from liveinspect.training.config import TrainConfig
+
+    for bad in ({"epochs": 0}, {"batch_size": 0}, {"learning_rate": float("nan")}, {"patience": -1}):
+        with pytest.raises(DataError):
+            TrainConfig(**bad)
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "全网第一", "label": "absolute_term"}\n', encoding="utf-8")
+    assert main(["train", "claims", "--data", str(data), "--out", str(tmp_path / "m"), "--epochs", "0"]) == 2
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_model_card_cannot_point_outside_its_folder(tmp_path):
+    import json
+
+    from liveinspect.errors import CheckpointError
+    from liveinspect.models.checkpoint import CARD_FORMAT, REQUIRED_CARD_KEYS, read_card
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (tmp_path / "secret.bin").write_bytes(b"x")
+    for name in ("../secret.bin", "/etc/passwd", "sub/w.safetensors", ".."):
+        card = {key: {} for key in REQUIRED_CARD_KEYS}
+        card.update({"format": CARD_FORMAT, "task": "claims", "labels": ["a"],
+                     "weights": {"file": name, "sha256": "0" * 64}})
+        (folder / "model_card.json").write_text(json.dumps(card), encoding="utf-8")
+        with pytest.raises(CheckpointError, match="plain file name|must give"):
+            read_card(folder)

@@ -102,7 +102,21 @@ def read_card(directory: str | Path) -> dict[str, Any]:
     missing = [key for key in REQUIRED_CARD_KEYS if key not in card]
     if card.get("format") != CARD_FORMAT or missing:
         raise CheckpointError(f"{card_path} is not a {CARD_FORMAT} model card (missing {missing})")
+    _check_weights_entry(card, card_path)
     return card
+
+
+def _check_weights_entry(card: dict[str, Any], card_path: Path) -> None:
+    """The card names a weights file inside its own folder: a card from elsewhere must not make the
+    loader open (or reveal the existence of) any other file on the machine."""
+    weights = card.get("weights")
+    name = weights.get("file") if isinstance(weights, dict) else None
+    if not isinstance(name, str) or not isinstance(weights.get("sha256"), str):
+        raise CheckpointError(f"{card_path}: 'weights' must give a 'file' name and its 'sha256'")
+    folder = card_path.parent.resolve()
+    if Path(name).name != name or name in ("", ".", "..") or (folder / name).resolve().parent != folder:
+        raise CheckpointError(f"{card_path}: weights file {name!r} must be a plain file name in the "
+                              "checkpoint's own folder")
 
 
 def load_checkpoint(directory: str | Path, *, task: str | None = None,

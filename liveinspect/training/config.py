@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
+
+from liveinspect.errors import DataError
 
 
 @dataclass
@@ -18,6 +21,17 @@ class TrainConfig:
     mixed_precision: bool = True  # used on CUDA only
     device: str | None = None  # default: cuda when available
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        # An untrained model saved as if trained is worse than an error: say which setting is wrong.
+        for name, low in (("epochs", 1), ("batch_size", 1), ("grad_accum_steps", 1), ("patience", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise DataError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise DataError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise DataError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
