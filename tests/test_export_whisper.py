@@ -21,6 +21,8 @@ from liveinspect.models.whisper.onnx_runner import OnnxWhisperRunner, _Cache
 from liveinspect.models.whisper.runner import AlignmentRequest, DecodeRequest
 from liveinspect.models.whisper.vocab import WhisperVocabulary
 
+from edge_support import edge_export, jfk_audio  # noqa: F401 - fixtures
+
 TINY = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=2,
                        n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=2)
 
@@ -134,7 +136,8 @@ def test_tokenizer_from_the_exported_table_matches_openai_whisper(tiny):
         assert (ours.eot, ours.no_speech, ours.timestamp_begin) == \
             (theirs.eot, theirs.no_speech, theirs.timestamp_begin)
         assert list(ours.blank_tokens) == theirs.encode(" ")
-        for text in ("And so my fellow Americans, ask not.", "全网最低价，加我微信！三天见效", "Ça va? 😀 ok"):
+        texts = ("And so my fellow Americans, ask not.", "全网最低价，加我微信！三天见效", "Ça va? 😀 ok")
+        for text in texts:
             tokens = theirs.encode(text) + [theirs.eot]
             assert ours.decode(tokens) == theirs.decode(tokens)
             assert ours.split_to_word_tokens(tokens) == theirs.split_to_word_tokens(tokens)
@@ -161,10 +164,10 @@ def test_exported_folder_resolves_as_whisper_weights(tiny):
 
 
 @pytest.mark.slow
-def test_real_base_model_transcribes_jfk_identically_on_both_runtimes(whisper_export, jfk_audio):
+def test_real_base_model_transcribes_jfk_identically_on_both_runtimes(edge_export, jfk_audio):  # noqa: F811
     from liveinspect.pipelines.asr import Transcriber
 
-    folder, manifest = whisper_export
+    folder, manifest = edge_export
     record = manifest.models["whisper"]
     assert record.parity["greedy_transcripts_identical"] == {"jfk": True, "demo": True}
     assert record.parity["decoder_logits"]["max_rel"] < 1e-4

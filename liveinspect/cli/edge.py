@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 
-from liveinspect.cli.common import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS
+from liveinspect.cli.common import EXIT_CLEAN, EXIT_FINDINGS, EXIT_INCOMPLETE, add_allow_private_urls
 from liveinspect.schema import Broadcast, Severity
 
 
@@ -27,7 +27,9 @@ def _models(args: argparse.Namespace):
 
 def cmd_edge_scan(args: argparse.Namespace) -> int:
     from liveinspect.broadcast_file import load_broadcast, load_products
-    from liveinspect.cli.scan import _print_summary
+    from liveinspect.cli.common import check_out_dir
+    from liveinspect.cli.exit import exit_code, incomplete_reasons
+    from liveinspect.cli.scan import _print_summary, stop_on_signals
     from liveinspect.edge import build_edge_inspector
     from liveinspect.errors import LiveInspectError
     from liveinspect.pipelines.orchestrator import ScanOptions
@@ -47,17 +49,18 @@ def cmd_edge_scan(args: argparse.Namespace) -> int:
     if args.products:
         updates["products"] = load_products(args.products)
     broadcast = broadcast.model_copy(update=updates)
-    models = _models(args)
+    out = check_out_dir(args.out)
+    models = _models(args)  # every checksum, before anything runs
     names = None
     if args.analyzers:
         names = [n.strip() for n in args.analyzers.split(",") if n.strip() not in ("", "none")]
     options = ScanOptions(window_s=args.window, fps=args.fps, max_duration=args.max_duration,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, allow_private_urls=args.allow_private_urls)
     for name, reason in models.missing.items():
         print(f"liveinspect edge: analyzer {name} left out ({reason})", file=sys.stderr)
-    with build_edge_inspector(models, names, options=options) as inspector:
-        result = inspector.scan(broadcast)
-    files = write_report(result.report, result.evidence, args.out, policy=inspector.policy)
+    with build_edge_inspector(models, names, options=options) as inspector, stop_on_signals() as stop:
+        result = inspector.scan(broadcast, stop=stop)
+    files = write_report(result.report, result.evidence, out, policy=inspector.policy)
     if args.json:
         print(result.report.to_json())
     else:
@@ -65,25 +68,34 @@ def cmd_edge_scan(args: argparse.Namespace) -> int:
         print(f"models: {models.root} (export {models.manifest.digest})", file=sys.stderr)
     if result.report.media.state == "failed":
         print(f"liveinspect: error: {result.report.media.message}", file=sys.stderr)
-        return EXIT_ERROR
-    threshold = Severity(args.fail_on).rank
-    return EXIT_FINDINGS if any(f.severity.rank >= threshold for f in result.report.findings) else EXIT_CLEAN
+    for reason in incomplete_reasons(result.report):
+        print(f"liveinspect: incomplete: {reason}", file=sys.stderr)
+    return exit_code(result.report, args.fail_on)
 
 
 def cmd_edge_text(args: argparse.Namespace) -> int:
-    from liveinspect.cli.text import _open_lines
+    from liveinspect.broadcast_file import load_products
+    from liveinspect.cli.text import BATCH_LINES, _open_lines, run_text_command
     from liveinspect.edge.runtime import edge_text_analyzer
-    from liveinspect.pipelines.text import run_text_command
 
     models = _models(args)
     analyzer = edge_text_analyzer(models, lexicon_only=args.lexicon_only)
+    products = load_products(args.products) if args.products else []
     threshold = Severity(args.fail_on).rank
-    reached = False
+    reached = failed = False
     with _open_lines(args.file) as stream:
-        for result in run_text_command(stream, analyzer=analyzer, modality=args.modality):
-            reached = reached or any(Severity(f["severity"]).rank >= threshold for f in result["findings"])
-            print(json.dumps(result, ensure_ascii=False), flush=True)
-    return EXIT_FINDINGS if reached else EXIT_CLEAN
+        interactive = getattr(stream, "isatty", lambda: False)()
+        for result in run_text_command(stream, analyzer=analyzer, modality=args.modality, products=products,
+                                       batch_lines=1 if interactive else BATCH_LINES):
+            if "error" in result:
+                failed = True
+                print(f"liveinspect: incomplete: {result['error']}", file=sys.stderr)
+            reached = reached or any(Severity(f["severity"]).rank >= threshold
+                                     for f in result.get("findings", ()))
+            print(json.dumps(result, ensure_ascii=False, allow_nan=False), flush=True)
+    if reached:
+        return EXIT_FINDINGS
+    return EXIT_INCOMPLETE if failed else EXIT_CLEAN
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -114,6 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     scan.add_argument("--max-duration", type=float, help="stop after this many seconds (live streams)")
     scan.add_argument("--analyzers", help="comma-separated analyzers (default: all the export can run)")
     scan.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_allow_private_urls(scan)
     _common(scan)
     scan.set_defaults(func=cmd_edge_scan)
 
@@ -122,5 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     text.add_argument("--modality", default="title",
                       choices=["title", "profile", "speech", "onscreen_text", "cover"])
     text.add_argument("--lexicon-only", action="store_true", help="without the claim classifier")
+    text.add_argument("--products", help="YAML/JSON list of the products on sale (name, category, ...): "
+                                         "their categories decide which efficacy claims are lawful")
     _common(text)
     text.set_defaults(func=cmd_edge_text)
