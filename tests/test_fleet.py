@@ -80,6 +80,10 @@ def runs(tmp_path_factory, local_ray):
                "local": local, "ray": on_ray}
 
 
+def _words(text: str) -> str:
+    return "".join(text.split())
+
+
 def _report(out: Path, row_id: str) -> Report:
     return Report.from_json((out / "reports" / row_id / "report.json").read_bytes())
 
@@ -97,7 +101,9 @@ def test_ray_engine_finds_what_the_local_engine_finds(runs):
         mine, theirs = _findings(local), _findings(on_ray)
         assert [f[:7] for f in mine] == [f[:7] for f in theirs], row_id  # kinds, times, evidence
         assert [f[7] for f in mine] == pytest.approx([f[7] for f in theirs], abs=1e-4), row_id
-        assert [t.text for t in local.texts] == [t.text for t in on_ray.texts], row_id
+        # Whether OCR puts a space between two phrases can change with the batch a frame ran in and
+        # the worker's thread count (as between two local runs); the words, and the findings, may not.
+        assert [_words(t.text) for t in local.texts] == [_words(t.text) for t in on_ray.texts], row_id
         assert [(t.modality, t.t_start, t.t_end, t.frame_index) for t in local.texts] == \
             [(t.modality, t.t_start, t.t_end, t.frame_index) for t in on_ray.texts], row_id
         assert local.media == on_ray.media, row_id
