@@ -172,7 +172,7 @@ _TINY = {"n_mels": 80, "n_audio_ctx": 8, "n_audio_state": 8, "n_audio_head": 2, 
     ({"n_mels": 80}, "exactly the fields"),
 ])
 def test_whisper_dims_are_validated_before_the_model_is_built(tmp_path, dims, message):
-    from liveinspect.models.whisper.weights import _load_openai_checkpoint
+    from liveinspect.models.whisper.loading import _load_openai_checkpoint
 
     path = tmp_path / "crafted.pt"
     torch.save({"dims": dims, "model_state_dict": {}}, path)
@@ -181,7 +181,7 @@ def test_whisper_dims_are_validated_before_the_model_is_built(tmp_path, dims, me
 
 
 def test_whisper_tensors_must_match_dims(tmp_path):
-    from liveinspect.models.whisper.weights import _load_openai_checkpoint
+    from liveinspect.models.whisper.loading import _load_openai_checkpoint
 
     path = tmp_path / "short.pt"
     torch.save({"dims": _TINY, "model_state_dict": {"encoder.conv1.weight": torch.zeros(1)}}, path)
