@@ -404,3 +404,18 @@ def test_max_batch_size_caps_every_batch(tmp_path):
     assert sum(sizes) == report.media.frames and max(sizes) == 2
     with pytest.raises(LiveInspectError, match="at least 1"):
         Inspector([], text_analyzer=TextAnalyzer(policy=policy), policy=policy, max_batch_size=0)
+
+
+def test_a_scan_judges_claims_by_the_products_it_sells():
+    from liveinspect.schema import Product
+
+    drug = Product(name="某某片", category="drug_otc", indications=["用于辅助降血糖"], registration="X-1")
+    food = Product(name="某某饼干", category="food")
+    with small_inspector() as inspector:
+        as_drug = inspector.scan(Broadcast(source="", title="这款产品能降血糖", products=[drug])).report
+        as_food = inspector.scan(Broadcast(source="", title="这款产品能降血糖", products=[food])).report
+    efficacy = FindingKind.false_efficacy
+    title = Modality.title
+    assert not [f for f in as_drug.findings if f.kind is efficacy and f.modality is title
+                and "降血糖" in f.evidence.text.text]
+    assert [f for f in as_food.findings if f.kind is efficacy and f.modality is title]

@@ -240,6 +240,9 @@ class _Scan:
             for a in inspector.analyzers
         }
         self.text_status = inspector.text_status()
+        # The text check's per-scan state: the products on sale (their categories decide which
+        # efficacy claims are lawful) and which of them a sentence is nearest to in time.
+        self.text_context = inspector.text_analyzer.open_context(broadcast.products)
         self.problems: list[AnalyzerStatus] = []  # stages of this scan that failed (e.g. the cover)
         self.timings: dict[str, float] = {}
         self.frame_size: tuple[int, int] | None = None
@@ -475,7 +478,7 @@ class _Scan:
         if self.text_status.state != "ran":
             return
         try:
-            findings = self.inspector.text_analyzer.observe(items)
+            findings = self.inspector.text_analyzer.observe(items, context=self.text_context)
         except Exception:  # noqa: BLE001 - retried text by text below, so only the bad ones are lost
             findings = self._check_texts_one_by_one(items)
         self._add_findings(findings)
@@ -488,7 +491,7 @@ class _Scan:
             if self.text_status.state != "ran":
                 break
             try:
-                findings.extend(self.inspector.text_analyzer.observe([item]))
+                findings.extend(self.inspector.text_analyzer.observe([item], context=self.text_context))
                 self._consecutive_failures["text"] = 0
             except Exception as error:  # noqa: BLE001 - recorded in the report, the scan goes on
                 self._record_failure(self.text_status, "text", error, where=_describe(item))
