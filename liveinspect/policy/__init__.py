@@ -2,8 +2,8 @@
 
     from liveinspect.policy import load_policy
     policy = load_policy()                       # the shipped YAML files
-    policy = load_policy(claims="my_claims.yaml")  # replace any of the six files
-    policy = load_policy_dir("my_policy/")        # a folder with any of the six
+    policy = load_policy(claims="my_claims.yaml")  # replace any of the eight files
+    policy = load_policy_dir("my_policy/")        # a folder with any of the eight
 """
 
 from liveinspect.errors import PolicyError
