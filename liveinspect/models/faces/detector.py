@@ -126,7 +126,7 @@ class FaceDetector:
                 pixels = _area_resize(_integral(pixels), *size)
             prepared.append(_Image(pixels))
             scales.append(shrink)
-        proposals = [self._propose(p) for p in prepared]
+        proposals = self._propose_all(prepared)
         boxes, owners = self._refine(prepared, proposals)
         faces = self._output(prepared, boxes, owners)
         return [sorted((self._rescale(f, s) for f in found), key=lambda f: -f.area)
@@ -137,29 +137,50 @@ class FaceDetector:
 
     # -- the three stages -----------------------------------------------------------
 
-    def _propose(self, image: _Image) -> np.ndarray:
-        """Stage 1: candidate squares (N, 5: x0, y0, x1, y1, score) from the image pyramid."""
-        height, width = image.pixels.shape[:2]
-        scale = 12.0 / self.min_face_size
-        side = min(height, width) * scale
-        found = []
-        while side >= 12:
-            resized = _area_resize(image.integral, int(height * scale + 1), int(width * scale + 1))
-            out = self.nets["pnet"].run({"pixels": _normalise(resized).transpose(2, 0, 1)[None]})
-            offsets, probs = out["offsets"][0], out["probs"][0]
-            ys, xs = np.nonzero(probs[1] >= self.thresholds[0])
-            if len(ys):
-                score = probs[1, ys, xs]
-                # Each output cell is a 12x12 window with stride 2 in the resized image.
-                corners = np.stack([xs, ys, xs, ys], 1).astype(np.float32) * 2
-                corners[:, :2] += 1
-                corners[:, 2:] += 12
-                windows = np.floor(corners / np.float32(scale))
-                keep = _nms(windows, score, 0.5)
-                shift = offsets[:, ys, xs].T
-                found.append(np.concatenate([windows, score[:, None], shift], 1)[keep])
-            scale *= self.factor
-            side *= self.factor
+    def _propose_all(self, images: list[_Image]) -> list[np.ndarray]:
+        """Stage 1 for every image; images of one size (a stream's frames) share each pyramid
+        level's P-Net call, so a batch of frames costs one call per level, not one per frame."""
+        proposals: list[np.ndarray | None] = [None] * len(images)
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for index, image in enumerate(images):
+            by_size.setdefault(image.pixels.shape[:2], []).append(index)
+        for (height, width), members in by_size.items():
+            found: list[list[np.ndarray]] = [[] for _ in members]
+            scale = 12.0 / self.min_face_size
+            side = min(height, width) * scale
+            while side >= 12:
+                size = (int(height * scale + 1), int(width * scale + 1))
+                pixels = np.stack([_normalise(_area_resize(images[i].integral, *size)).transpose(2, 0, 1)
+                                   for i in members])
+                out = self.nets["pnet"].run({"pixels": pixels})
+                for slot in range(len(members)):
+                    level = self._level_candidates(out["offsets"][slot], out["probs"][slot], scale)
+                    if level is not None:
+                        found[slot].append(level)
+                scale *= self.factor
+                side *= self.factor
+            for slot, index in enumerate(members):
+                proposals[index] = self._merge_levels(found[slot])
+        return proposals  # type: ignore[return-value]
+
+    def _level_candidates(self, offsets: np.ndarray, probs: np.ndarray, scale: float) -> np.ndarray | None:
+        """One pyramid level's candidate windows (in image pixels) with scores and offsets."""
+        ys, xs = np.nonzero(probs[1] >= self.thresholds[0])
+        if not len(ys):
+            return None
+        score = probs[1, ys, xs]
+        # Each output cell is a 12x12 window with stride 2 in the resized image.
+        corners = np.stack([xs, ys, xs, ys], 1).astype(np.float32) * 2
+        corners[:, :2] += 1
+        corners[:, 2:] += 12
+        windows = np.floor(corners / np.float32(scale))
+        keep = _nms(windows, score, 0.5)
+        shift = offsets[:, ys, xs].T
+        return np.concatenate([windows, score[:, None], shift], 1)[keep]
+
+    @staticmethod
+    def _merge_levels(found: list[np.ndarray]) -> np.ndarray:
+        """Candidate squares (N, 5: x0, y0, x1, y1, score) from every level of one image."""
         if not found:
             return np.zeros((0, 5), np.float32)
         boxes = np.concatenate(found)
