@@ -111,8 +111,13 @@ class OcrStage(FrameStage):
         self.engine = OcrEngine(max_threads=self.options.threads)
         self.version = self.engine.version
 
-    def run(self, images: Sequence[np.ndarray]) -> list[Any]:
-        return self.engine.read_batch(images)
+    per_stream = True  # frames are read against their stream's earlier frames (models/ocr.py)
+
+    def run(self, images: Sequence[np.ndarray], streams: Sequence[str | None] | None = None) -> list[Any]:
+        return self.engine.read_batch(images, streams)
+
+    def forget(self, stream: str) -> None:
+        self.engine.forget(stream)
 
     def report(self, item: FrameItem, result: Any, state: Any) -> AnalyzerOutput:
         modality = Modality.cover if item.modality is Modality.cover else Modality.onscreen_text

@@ -15,6 +15,7 @@ Stages that cannot run (no CLIP weights, exposure plugin off) are listed by
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Sequence
@@ -152,10 +153,14 @@ class FrameAnalyzer(Analyzer):
     def forward(self, batch: Sequence[FrameItem]) -> list[FrameOutput]:
         """Every stage over the whole batch; output i holds each stage's result for item i."""
         images = [item.image for item in batch]
+        # Stages that read a frame against its stream's earlier frames (OCR) are told whose frame each
+        # is; a still (the cover) belongs to no stream.
+        streams = [item.stream_id if item.segment is not None else None for item in batch]
         per_stage, shares = [], []
         for stage in self.stages:
             started = time.perf_counter()
-            per_stage.append(stage.run(images))
+            per_stage.append(stage.run(images, streams=streams) if getattr(stage, "per_stream", False)
+                             else stage.run(images))
             shares.append((time.perf_counter() - started) / len(batch))
         return [FrameOutput([results[i] for results in per_stage], shares) for i in range(len(batch))]
 
@@ -165,6 +170,8 @@ class FrameAnalyzer(Analyzer):
             details["frames"] = {"sampled": stream.frames_seen, "inspected": stream.frames_inspected}
         for stage in self.stages:
             details.update(stage.finish(stream.parts[stage.name]))
+            if getattr(stage, "per_stream", False):
+                stage.forget(stream.stream_id)
         return AnalyzerOutput(details={key: value for key, value in details.items() if value})
 
     def postprocess(self, item: FrameItem, output: FrameOutput, stream: FrameStreamState) -> AnalyzerOutput:
@@ -227,6 +234,9 @@ def _centre_inside(inner: Sequence[float], outer: Sequence[float]) -> bool:
     return outer[0] <= x <= outer[2] and outer[1] <= y <= outer[3]
 
 
+_IMAGE_CALLS = itertools.count()
+
+
 def inspect_images(analyzer: FrameAnalyzer, images: Sequence[np.ndarray], *,
                    modality: Modality = Modality.frame, fps: float = 1.0) -> AnalyzerOutput:
     """Run the analyzer over bare images as one stream and segment (frame i at i / fps seconds), no
@@ -234,12 +244,15 @@ def inspect_images(analyzer: FrameAnalyzer, images: Sequence[np.ndarray], *,
     from liveinspect.media.segment import Frame
 
     frames = [Frame(index=i, t=i / fps, image=image) for i, image in enumerate(images)]
-    stream = analyzer.open_stream("images")
+    # A stream of its own per call: what OCR remembers of earlier frames never crosses calls.
+    name = f"images-{next(_IMAGE_CALLS)}"
+    stream = analyzer.open_stream(name)
     if modality is Modality.cover:
         items = [item for image in images
                  for item in analyzer.preprocess_image(StillImage(image=image), stream)]
     else:
-        items = analyzer.preprocess(Segment(index=0, t0=0.0, t1=len(images) / fps, frames=frames), stream)
+        items = analyzer.preprocess(Segment(index=0, t0=0.0, t1=len(images) / fps, frames=frames,
+                                            stream_id=name), stream)
     output = AnalyzerOutput()
     for start in range(0, len(items), analyzer.batch_size):
         batch = items[start:start + analyzer.batch_size]
