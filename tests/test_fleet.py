@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from notebook_runner import run_notebook
 from scale_media import excerpt  # bench/, on the path by conftest
 
 from liveinspect.fleet import FleetOptions, read_manifest, scan_manifest, write_manifest
@@ -252,10 +253,7 @@ def test_scale_notebook_runs(local_ray, tmp_path, monkeypatch, capsys):
     """notebooks/scale.ipynb top to bottom: both engines, the comparison, the rerun."""
     notebook = ROOT / "notebooks" / "scale.ipynb"
     monkeypatch.chdir(tmp_path)  # it writes out/scale/ relative to where it runs
-    cells = [c for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
-    namespace: dict = {}
-    for number, cell in enumerate(cells, start=1):
-        exec(compile("".join(cell["source"]), f"{notebook.name}[code cell {number}]", "exec"), namespace)
+    namespace = run_notebook(notebook)
     printed = capsys.readouterr().out
     assert "local: 3 done, 1 failed" in printed and "ray: 3 done, 1 failed" in printed
     assert "same findings: True" in printed

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from notebook_runner import run_notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
 
@@ -13,10 +13,7 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb
 @pytest.mark.slow
 def test_quickstart_notebook_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # it writes out/notebook/ relative to where it runs
-    cells = [c for c in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
-    namespace: dict = {}
-    for number, cell in enumerate(cells, start=1):
-        exec(compile("".join(cell["source"]), f"{NOTEBOOK.name}[code cell {number}]", "exec"), namespace)
+    namespace = run_notebook(NOTEBOOK)
     printed = capsys.readouterr().out
     assert "全网第一的面霜 -> [('absolute_term'" in printed
     assert "第一次下单的朋友有小礼物 -> []" in printed

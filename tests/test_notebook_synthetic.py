@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-
+from notebook_runner import run_notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "synthetic_media.ipynb"
 
@@ -14,10 +13,7 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "synthetic_media.
 @pytest.mark.slow
 def test_synthetic_media_notebook_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    cells = [c for c in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
-    namespace: dict = {}
-    for number, cell in enumerate(cells, start=1):
-        exec(compile("".join(cell["source"]), f"{NOTEBOOK.name}[code cell {number}]", "exec"), namespace)
+    namespace = run_notebook(NOTEBOOK)
     printed = capsys.readouterr().out
     assert "held-out" in printed and "piper" in printed and "opus_24k" in printed
     results = namespace["results"]

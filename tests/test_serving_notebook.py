@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from notebook_runner import run_notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "service.ipynb"
 
@@ -13,11 +13,9 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "service.ipynb"
 @pytest.mark.slow
 def test_service_notebook_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    cells = [c for c in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
     namespace: dict = {}
     try:
-        for number, cell in enumerate(cells, start=1):
-            exec(compile("".join(cell["source"]), f"{NOTEBOOK.name}[code cell {number}]", "exec"), namespace)
+        run_notebook(NOTEBOOK, namespace)
     finally:
         if "server" in namespace and namespace["server"].poll() is None:
             namespace["server"].kill()
