@@ -71,15 +71,40 @@ def jfk_audio():
     return load_audio(JFK)
 
 
-def finding_keys(report: dict, *, time_tolerance: float = 0.1) -> list[tuple]:
-    """What makes two reports' findings the same: kind, modality, severity, what was matched, and
-    the time span rounded to `time_tolerance` (int8 Whisper may move a word edge by a frame or two)."""
-    keys = []
-    for finding in report["findings"]:
-        evidence = finding.get("evidence") or {}
-        text = evidence.get("text") or {}
-        keys.append((finding["kind"], finding["modality"], finding["severity"],
-                     text.get("matched") or text.get("text") or evidence.get("payload") or "",
-                     round((finding.get("t_start") or 0.0) / time_tolerance),
-                     ))
-    return sorted(keys, key=json.dumps)
+def _identity(finding: dict) -> tuple:
+    evidence = finding.get("evidence") or {}
+    text = evidence.get("text") or {}
+    return (finding["kind"], finding["modality"], finding["severity"],
+            text.get("matched") or text.get("text") or evidence.get("payload") or "", finding.get("message"))
+
+
+def unmatched_findings(expected: dict, got: dict, *, seconds: float = 0.1) -> tuple[list, list]:
+    """Findings of each report with no twin in the other: the same kind, modality, severity, evidence
+    and message, and times within `seconds` (int8 Whisper may move a word edge by a frame or two)."""
+    left = list(expected["findings"])
+    right = list(got["findings"])
+
+    def close(a, b) -> bool:
+        return all(abs((a.get(k) or 0.0) - (b.get(k) or 0.0)) <= seconds for k in ("t_start", "t_end"))
+
+    missing = []
+    for finding in left:
+        twins = [other for other in right if _identity(other) == _identity(finding) and close(finding, other)]
+        twin = twins[0] if twins else None
+        if twin is None:
+            missing.append(_identity(finding) + (finding.get("t_start"),))
+        else:
+            right.remove(twin)
+    return missing, [_identity(f) + (f.get("t_start"),) for f in right]
+
+
+@pytest.fixture(scope="session")
+def torch_demo_report() -> dict:
+    """The torch path's report of the demo broadcast (the default scan: every analyzer)."""
+    from liveinspect.broadcast_file import load_broadcast
+    from liveinspect.pipelines.orchestrator import ScanOptions
+    from liveinspect.pipelines.registry import build_inspector
+
+    with build_inspector(options=ScanOptions(progress=False)) as inspector:
+        result = inspector.scan(load_broadcast(DEMO / "broadcast.yaml"))
+    return json.loads(result.report.to_json())

@@ -65,7 +65,7 @@ def cmd_edge_scan(args: argparse.Namespace) -> int:
         print(result.report.to_json())
     else:
         _print_summary(result.report, files.html)
-        print(f"models: {models.root} (export {models.manifest.digest})", file=sys.stderr)
+    print(f"models: {models.root} (export {models.manifest.digest})", file=sys.stderr)
     if result.report.media.state == "failed":
         print(f"liveinspect: error: {result.report.media.message}", file=sys.stderr)
     for reason in incomplete_reasons(result.report):
