@@ -289,6 +289,7 @@ class OcrEngine:
         if det_max_side is not None:
             params.update({"Det.limit_type": "max", "Det.limit_side_len": int(det_max_side)})
         self._engine = RapidOCR(params=params)
+        self._quiet_sessions(threads)
         self.det_max_side = det_max_side
         self.remember_streams = cache
         # Per stream: what its earlier frames showed (ChangedRegions, LineCache), the most recently
@@ -300,6 +301,26 @@ class OcrEngine:
         self.line_misses = 0
         self.min_score = min_score
         self.version = f"rapidocr-{rapidocr_version()}"
+
+    def _quiet_sessions(self, threads: int) -> None:
+        """RapidOCR's three sessions again, with idle threads that sleep instead of spinning (RapidOCR
+        has no setting for it; see `liveinspect.backends.onnx.session_options` for why it matters)."""
+        import onnxruntime
+
+        from liveinspect.backends.base import BackendOptions
+        from liveinspect.backends.onnx import session_options
+
+        for load in ("_load_det_model", "_load_cls_model", "_load_rec_model"):
+            getattr(self._engine, load, lambda: None)()
+        options = session_options(BackendOptions(kind="onnx", threads=threads if threads > 0 else None))
+        for part in (self._engine.text_det, self._engine.text_cls, self._engine.text_rec):
+            wrapper = getattr(part, "session", None)
+            if wrapper is None or not hasattr(wrapper, "session"):
+                continue
+            path = getattr(wrapper.session, "_model_path", None)
+            if path:
+                wrapper.session = onnxruntime.InferenceSession(str(path), options,
+                                                               providers=["CPUExecutionProvider"])
 
     def _memory(self, stream: str | None) -> tuple[ChangedRegions, LineCache] | None:
         if stream is None or not self.remember_streams:

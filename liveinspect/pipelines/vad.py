@@ -44,6 +44,8 @@ def _session():
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
     options.inter_op_num_threads = 1
+    # Sleep when idle: a spinning pool steals the cores the other models of a scan run on.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(str(silero_model_path()), sess_options=options,
                                         providers=["CPUExecutionProvider"])
 
