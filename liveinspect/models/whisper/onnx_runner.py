@@ -412,7 +412,9 @@ class _BeamSearch:
                 origin: dict[tuple, int] = {}
                 for j in range(beam):
                     index = audio * beam + j
-                    top = np.argsort(-logprobs[index], kind="stable")[: beam + 1]
+                    row = logprobs[index]
+                    part = np.argpartition(-row, beam)[: beam + 1]  # the best beam + 1, then in order
+                    top = part[np.argsort(-row[part], kind="stable")]
                     for token in top:
                         sequence = (*sequences[index], int(token))
                         candidates[sequence] = float(np.float32(sum_logprobs[index] + logprobs[index, token]))
