@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from liveinspect.errors import LiveInspectError
-from liveinspect.export.common import ExportContext, EvalData
+from liveinspect.export.common import EvalData, ExportContext, graph_record
 from liveinspect.export.manifest import Manifest, ModelRecord, record_file
 
 
@@ -66,7 +66,7 @@ def _vad(ctx: ExportContext, options: dict) -> ModelRecord:
     path = copy_vad(ctx)
     return ModelRecord(name="vad", task="speech_regions", version="silero-vad", source=str(path.name),
                        source_sha256=file_sha256(path), folder=path.parent.relative_to(ctx.out).as_posix(),
-                       precision="fp32", files=[record_file(ctx.out, path, precision="fp32")],
+                       precision="fp32", files=[graph_record(ctx.out, path, "fp32")],
                        parity={"status": "not applicable: silero-vad ships as ONNX; the same file runs "
                                          "everywhere"},
                        int8=not_attempted("a 2 MB recurrent model, a few percent of a scan's time"))
