@@ -132,7 +132,7 @@ def test_int8_quantizes_weight_products_only(tmp_path):
 
 
 def test_model_names():
-    assert resolve_names(["all"]) == ["whisper", "faces", "claims", "voice", "avatar", "vad"]
+    assert resolve_names(["all"]) == ["whisper", "faces", "claims", "voice", "avatar", "vad", "clip"]
     assert resolve_names(["faces,claims", "faces"]) == ["faces", "claims"]
     with pytest.raises(Exception, match="unknown model 'clip2'"):
         resolve_names(["clip2"])

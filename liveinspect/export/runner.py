@@ -10,11 +10,12 @@ Families, by the name `liveinspect export --models` takes:
 | voice   | AASIST and the synthetic-voice head                          | voice.py    |
 | avatar  | the int8 CLIP image tower, its probe, the avatar head        | avatar.py   |
 | vad     | silero-vad's ONNX model                                      | packaged.py |
+| clip    | the open_clip image tower, the prompts' text embeddings      | clip.py     |
 
-`all` is every one of them. The policy files the scan grades with are
-copied too (`policy/`), so an edge node grades exactly as the export's
-checkout did; on-screen text runs on rapidocr's own ONNX models, which the
-edge installs with rapidocr (the manifest records its version).
+`all` is every one of them (`clip` only when CLIP weights are given: none
+ship). The policy files the scan grades with are copied too (`policy/`), so
+an edge node grades exactly as the export's checkout did; on-screen text
+runs on rapidocr's own ONNX models, which the edge installs with rapidocr.
 """
 
 from __future__ import annotations
@@ -58,6 +59,14 @@ def _avatar(ctx: ExportContext, options: dict) -> ModelRecord:
     return export_avatar(ctx)
 
 
+def _clip(ctx: ExportContext, options: dict) -> ModelRecord:
+    from liveinspect.export.clip import export_clip
+    from liveinspect.policy import load_policy_dir
+
+    return export_clip(ctx, options.get("clip_model"), options.get("clip_checkpoint"),
+                       options.get("clip_text_dir"), policy=load_policy_dir(options.get("policy_dir")))
+
+
 def _vad(ctx: ExportContext, options: dict) -> ModelRecord:
     from liveinspect.export.budget import not_attempted
     from liveinspect.export.packaged import copy_vad
@@ -74,7 +83,10 @@ def _vad(ctx: ExportContext, options: dict) -> ModelRecord:
 
 FAMILIES: dict[str, Callable[[ExportContext, dict], ModelRecord]] = {
     "whisper": _speech, "faces": _faces, "claims": _claims, "voice": _voice, "avatar": _avatar, "vad": _vad,
+    "clip": _clip,
 }
+# Exported by `all` only when their weights are given (nothing ships them).
+NEEDS_WEIGHTS = {"clip": ("clip_model", "clip_checkpoint")}
 
 
 def resolve_names(names: Sequence[str]) -> list[str]:
@@ -111,7 +123,15 @@ def export_models(names: Sequence[str], out: str | Path, *, int8: bool = False,
     """Export the named families (see the module docstring) into `out` and write its manifest."""
     from liveinspect import __version__
 
-    chosen = resolve_names(names)
+    options = dict(options or {})
+    options.setdefault("policy_dir", policy_dir)
+    explicit = {part.strip() for name in names for part in name.split(",")}
+
+    def wanted(name: str) -> bool:
+        needed = NEEDS_WEIGHTS.get(name)
+        return name in explicit or needed is None or any(options.get(key) for key in needed)
+
+    chosen = [name for name in resolve_names(names) if wanted(name)]
     if not chosen:
         raise LiveInspectError("name at least one model to export (or all)")
     out = Path(out)
@@ -124,7 +144,7 @@ def export_models(names: Sequence[str], out: str | Path, *, int8: bool = False,
     if previous is not None and previous.liveinspect_version == __version__:
         manifest.models.update({k: v for k, v in previous.models.items() if k not in chosen})
     for name in chosen:
-        record = FAMILIES[name](ctx, options or {})
+        record = FAMILIES[name](ctx, options)
         manifest.models[record.name] = record
     manifest.policy = _copy_policy(out, policy_dir)
     manifest.write(out)

@@ -114,7 +114,15 @@ class ClipModel:
         Raises WeightsNotFoundError (the caller reports "skipped: no weights") when
         nothing local is found; never downloads. `backend` (torch only: open_clip
         models are torch models) sets device, threads and precision; else `device`.
+        A folder written by `liveinspect export --models clip` (as `model_name` or
+        `checkpoint`) loads as an `ExportedClip` on ONNX Runtime, without torch.
         """
+        from liveinspect.models.clip.exported import ExportedClip, is_exported_clip_dir
+
+        for given in (model_name, checkpoint):
+            if is_exported_clip_dir(given):
+                onnx = backend if backend is not None and backend.kind == "onnx" else None
+                return ExportedClip(given, onnx)
         _offline()
         import open_clip
 
