@@ -5,6 +5,7 @@ version and the Whisper weights, so any change to what an export writes builds i
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -22,7 +23,8 @@ def export_key() -> str:
     from liveinspect.models.whisper import resolve_whisper_weights
 
     digest = hashlib.sha256(__version__.encode())
-    sources = sorted((ROOT / "liveinspect" / "export").glob("*.py"))
+    # What writes an export (bundle.py only packs one).
+    sources = sorted(p for p in (ROOT / "liveinspect" / "export").glob("*.py") if p.name != "bundle.py")
     sources += [ROOT / "liveinspect" / "models" / "claims" / "e5_onnx.py",
                 ROOT / "liveinspect" / "models" / "faces" / "nets.py"]
     for path in sources:
@@ -31,8 +33,10 @@ def export_key() -> str:
     return digest.hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=1)
 def build_export() -> Path:
-    """The shared export folder, built under a lock if this key has none yet."""
+    """The shared export folder, built under a lock if this key has none yet (once per process: the
+    fixtures below are imported into several test modules, each its own fixture to pytest)."""
     from liveinspect.export.manifest import verify_tree
     from liveinspect.export.runner import export_models
 
@@ -101,10 +105,15 @@ def unmatched_findings(expected: dict, got: dict, *, seconds: float = 0.1) -> tu
 @pytest.fixture(scope="session")
 def torch_demo_report() -> dict:
     """The torch path's report of the demo broadcast (the default scan: every analyzer)."""
+    return json.loads(_torch_demo_report())
+
+
+@functools.lru_cache(maxsize=1)
+def _torch_demo_report() -> str:
     from liveinspect.broadcast_file import load_broadcast
     from liveinspect.pipelines.orchestrator import ScanOptions
     from liveinspect.pipelines.registry import build_inspector
 
     with build_inspector(options=ScanOptions(progress=False)) as inspector:
         result = inspector.scan(load_broadcast(DEMO / "broadcast.yaml"))
-    return json.loads(result.report.to_json())
+    return result.report.to_json()

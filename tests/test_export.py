@@ -99,6 +99,23 @@ def test_bundle_round_trip_and_tampered_bundles_exit_2(small_export, tmp_path, c
         open_bundle(escaping)
 
 
+def test_a_bundle_of_the_chosen_precision_leaves_the_other_graphs_out():
+    from liveinspect.export.bundle import chosen_only
+    from liveinspect.export.manifest import FileRecord, ModelRecord
+
+    files = [FileRecord("w/encoder.onnx", "a" * 64, 10, precision="fp32"),
+             FileRecord("w/encoder.int8.onnx", "b" * 64, 5, precision="int8"),
+             FileRecord("w/whisper.json", "c" * 64, 1)]
+    manifest = Manifest(liveinspect_version="x", models={
+        "whisper": ModelRecord("whisper", "speech", "v", "s", None, "w", "int8", files=list(files)),
+        "faces": ModelRecord("faces", "frames.faces", "v", "s", None, "f", "fp32",
+                             files=[FileRecord("f/pnet.onnx", "d" * 64, 3, precision="fp32")])})
+    lean = chosen_only(manifest)
+    assert [f.path for f in lean.models["whisper"].files] == ["w/encoder.int8.onnx", "w/whisper.json"]
+    assert [f.path for f in lean.models["faces"].files] == ["f/pnet.onnx"]
+    assert len(manifest.models["whisper"].files) == 3  # the original is left as it was
+
+
 def test_the_budget_accepts_within_and_rejects_over():
     assert judge_int8("wer", 0.02, 0.029, evidence="x")["status"] == "accepted"
     rejected = judge_int8("wer", 0.02, 0.031, evidence="x")

@@ -36,7 +36,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         reason = model.int8.get("reason", "")
         print(f"  {name:8s} {model.precision:5s} int8 {int8}: {reason}", file=sys.stderr)
     if args.bundle:
-        tar = pack_bundle(args.out, args.bundle)
+        tar = pack_bundle(args.out, args.bundle, chosen_precision_only=args.bundle_chosen_only)
         print(f"bundle: {tar} (export {manifest.digest})", file=sys.stderr)
     else:
         print(f"export: {args.out} (export {manifest.digest})", file=sys.stderr)
@@ -54,6 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--int8", action="store_true",
                         help="also quantize to int8 where each model's accuracy budget allows")
     export.add_argument("--bundle", help="pack the export into this tar for edge nodes")
+    export.add_argument("--bundle-chosen-only", action="store_true",
+                        help="bundle each model's default precision only (no fp32 graphs beside accepted "
+                             "int8 ones: a third of the size)")
     export.add_argument("--whisper", help="Whisper weights to export (default: the packaged base)")
     export.add_argument("--clip-model", help="open_clip architecture to export (with --clip-checkpoint); "
                                              "'all' includes CLIP only when it is given")

@@ -20,14 +20,34 @@ from pathlib import Path, PurePosixPath
 from liveinspect.export.manifest import MANIFEST_FILE, BundleError, Manifest, file_sha256, verify_tree
 
 
-def pack_bundle(root: str | Path, tar_path: str | Path) -> Path:
-    """Pack the export in `root` (verified first) into the tar `tar_path`."""
+def chosen_only(manifest: Manifest) -> Manifest:
+    """The manifest without the ONNX graphs of a precision its model does not open by default (an
+    int8 export's fp32 graphs): a bundle a third of the size, which can run nothing else."""
+    import copy
+
+    lean = copy.deepcopy(manifest)
+    for model in lean.models.values():
+        model.files = [f for f in model.files if f.precision is None or f.precision == model.precision
+                       or not f.path.endswith(".onnx")]
+    return lean
+
+
+def pack_bundle(root: str | Path, tar_path: str | Path, *, chosen_precision_only: bool = False) -> Path:
+    """Pack the export in `root` (verified first) into the tar `tar_path`; with
+    `chosen_precision_only`, each model's default precision only (see `chosen_only`)."""
+    import io
+
     root, tar_path = Path(root), Path(tar_path)
     manifest = verify_tree(root)
+    if chosen_precision_only:
+        manifest = chosen_only(manifest)
     tar_path.parent.mkdir(parents=True, exist_ok=True)
     partial = tar_path.with_name(f"{tar_path.name}.{os.getpid()}.tmp")
     with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(root / MANIFEST_FILE, arcname=MANIFEST_FILE)
+        listing = (manifest.to_json() + "\n").encode("utf-8")
+        info = tarfile.TarInfo(MANIFEST_FILE)
+        info.size, info.mtime, info.mode = len(listing), int((root / MANIFEST_FILE).stat().st_mtime), 0o644
+        tar.addfile(info, io.BytesIO(listing))
         for record in sorted(manifest.all_files(), key=lambda r: r.path):
             tar.add(root / record.path, arcname=record.path)
     os.replace(partial, tar_path)
