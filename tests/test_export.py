@@ -105,15 +105,17 @@ def test_a_bundle_of_the_chosen_precision_leaves_the_other_graphs_out():
 
     files = [FileRecord("w/encoder.onnx", "a" * 64, 10, precision="fp32"),
              FileRecord("w/encoder.int8.onnx", "b" * 64, 5, precision="int8"),
+             FileRecord("w/ngram.onnx", "e" * 64, 2, precision="fp32"),  # no twin: stays
              FileRecord("w/whisper.json", "c" * 64, 1)]
     manifest = Manifest(liveinspect_version="x", models={
         "whisper": ModelRecord("whisper", "speech", "v", "s", None, "w", "int8", files=list(files)),
         "faces": ModelRecord("faces", "frames.faces", "v", "s", None, "f", "fp32",
                              files=[FileRecord("f/pnet.onnx", "d" * 64, 3, precision="fp32")])})
     lean = chosen_only(manifest)
-    assert [f.path for f in lean.models["whisper"].files] == ["w/encoder.int8.onnx", "w/whisper.json"]
+    assert [f.path for f in lean.models["whisper"].files] == ["w/encoder.int8.onnx", "w/ngram.onnx",
+                                                              "w/whisper.json"]
     assert [f.path for f in lean.models["faces"].files] == ["f/pnet.onnx"]
-    assert len(manifest.models["whisper"].files) == 3  # the original is left as it was
+    assert len(manifest.models["whisper"].files) == 4  # the original is left as it was
 
 
 def test_the_budget_accepts_within_and_rejects_over():

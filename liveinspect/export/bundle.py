@@ -21,14 +21,19 @@ from liveinspect.export.manifest import MANIFEST_FILE, BundleError, Manifest, fi
 
 
 def chosen_only(manifest: Manifest) -> Manifest:
-    """The manifest without the ONNX graphs of a precision its model does not open by default (an
-    int8 export's fp32 graphs): a bundle a third of the size, which can run nothing else."""
+    """The manifest without the fp32 graphs that have an int8 twin in a model whose default is int8
+    (Whisper's, the e5 encoder's): a bundle a third of the size that runs only what is chosen. A
+    graph without a twin (the n-gram model beside the e5 encoder) stays."""
     import copy
 
     lean = copy.deepcopy(manifest)
     for model in lean.models.values():
-        model.files = [f for f in model.files if f.precision is None or f.precision == model.precision
-                       or not f.path.endswith(".onnx")]
+        if model.precision != "int8":
+            continue
+        paths = {f.path for f in model.files}
+        model.files = [f for f in model.files
+                       if not (f.path.endswith(".onnx") and ".int8." not in f.path
+                               and f.path[: -len(".onnx")] + ".int8.onnx" in paths)]
     return lean
 
 
