@@ -82,9 +82,23 @@ def _identity(finding: dict) -> tuple:
             text.get("matched") or text.get("text") or evidence.get("payload") or "", finding.get("message"))
 
 
+# The e5 claim encoder runs int8 by default, and its activations are quantized per batch, so a sentence's
+# probability moves with the sentences it is batched with (the demo's "See you next time." scored 0.45 to
+# 0.54 as false_price), and which texts share a batch depends on when each analyzer's texts arrive, in a
+# scan on either runtime. A classifier finding this close to the 0.5 threshold may be in one report and
+# not the other; everything else must match.
+BORDERLINE = 0.06
+
+
+def _borderline(finding: dict) -> bool:
+    return "classifier rates this sentence" in (finding.get("message") or "") and \
+        abs(float(finding.get("score") or 0.0) - 0.5) < BORDERLINE
+
+
 def unmatched_findings(expected: dict, got: dict, *, seconds: float = 0.1) -> tuple[list, list]:
     """Findings of each report with no twin in the other: the same kind, modality, severity, evidence
-    and message, and times within `seconds` (int8 Whisper may move a word edge by a frame or two)."""
+    and message, and times within `seconds` (int8 Whisper may move a word edge by a frame or two);
+    classifier findings at the threshold's edge (see BORDERLINE) are not counted."""
     left = list(expected["findings"])
     right = list(got["findings"])
 
@@ -96,10 +110,11 @@ def unmatched_findings(expected: dict, got: dict, *, seconds: float = 0.1) -> tu
         twins = [other for other in right if _identity(other) == _identity(finding) and close(finding, other)]
         twin = twins[0] if twins else None
         if twin is None:
-            missing.append(_identity(finding) + (finding.get("t_start"),))
+            if not _borderline(finding):
+                missing.append(_identity(finding) + (finding.get("t_start"),))
         else:
             right.remove(twin)
-    return missing, [_identity(f) + (f.get("t_start"),) for f in right]
+    return missing, [_identity(f) + (f.get("t_start"),) for f in right if not _borderline(f)]
 
 
 @pytest.fixture(scope="session")

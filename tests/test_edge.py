@@ -75,7 +75,8 @@ def test_edge_scan_finds_what_the_torch_path_finds(edge_run, torch_demo_report):
     missing, extra = unmatched_findings(torch_demo_report, report)
     assert not missing and not extra, f"torch only: {missing}\nedge only: {extra}"
     assert len(report["findings"]) >= 10
-    assert report["verdict"] == torch_demo_report["verdict"]
+    for key in ("severity", "action"):
+        assert report["verdict"][key] == torch_demo_report["verdict"][key]
 
 
 @pytest.mark.slow

