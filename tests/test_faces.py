@@ -95,3 +95,26 @@ def test_missing_or_broken_weights(tmp_path):
 def test_rejects_bad_images(detector):
     with pytest.raises(LiveInspectError):
         detector.detect(np.zeros((10, 10), np.float32))
+
+
+def test_numpy_pyramid_and_crops_match_the_torch_ops_mtcnn_was_written_for(grace_hopper):
+    """The numpy pre-processing reproduces `F.interpolate(mode="area")` and torchvision's
+    `roi_align(aligned=True, sampling_ratio=2)`, boxes partly outside the image included."""
+    import torch.nn.functional as F
+    from torchvision.ops import roi_align
+
+    from liveinspect.models.faces.detector import _area_resize, _normalise, _roi_align
+
+    pixels = grace_hopper.astype(np.float32)
+    chw = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+    for size in ((301, 257), (37, 29), (600, 512)):
+        expected = F.interpolate(chw, size=size, mode="area")[0].numpy()
+        np.testing.assert_allclose(_area_resize(pixels[None], *size)[0], expected, atol=1e-3)
+    shifted = _normalise(pixels) + np.float32(1.0)
+    boxes = np.array([[10.3, 20.7, 80.2, 90.1], [-15.0, -8.0, 40.0, 30.0], [480.0, 560.0, 530.0, 640.0],
+                      [100.0, 100.0, 101.5, 101.5]])
+    for size in (24, 48):
+        expected = roi_align(torch.from_numpy(shifted).permute(2, 0, 1)[None].contiguous(),
+                             [torch.from_numpy(boxes).float()], output_size=size, sampling_ratio=2,
+                             aligned=True).numpy()
+        np.testing.assert_allclose(_roi_align(shifted, boxes, size), expected, atol=1e-5)

@@ -1,10 +1,11 @@
 """Face detection with MTCNN (Zhang et al. 2016): numpy pre- and postprocessing, three nets behind a backend.
 
 Everything around the nets is numpy: the image pyramid (area resampling,
-as `F.interpolate(mode="area")` computes it, from one integral image per
-frame), candidate windows, non-maximum suppression, box regression and
-the bilinear crops for the second and third stage (`roi_align` with
-aligned corners). The nets (`nets.py`) run on the torch backend from the
+as `F.interpolate(mode="area")` computes it, done as two matrix products
+per level because the window mean is separable), candidate windows,
+non-maximum suppression, box regression and the bilinear crops for the
+second and third stage (`roi_align` with aligned corners, every box of an
+image gathered at once). The nets (`nets.py`) run on the torch backend from the
 weight files facenet-pytorch ships, or on ONNX Runtime from `pnet.onnx`,
 `rnet.onnx` and `onet.onnx` that `export_mtcnn_onnx` writes.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +125,7 @@ class FaceDetector:
             pixels = image.astype(np.float32)
             if shrink < 1.0:
                 size = (round(image.shape[0] * shrink), round(image.shape[1] * shrink))
-                pixels = _area_resize(_integral(pixels), *size)
+                pixels = np.ascontiguousarray(_area_resize(pixels[None], *size)[0].transpose(1, 2, 0))
             prepared.append(_Image(pixels))
             scales.append(shrink)
         proposals = self._propose_all(prepared)
@@ -146,13 +148,12 @@ class FaceDetector:
             by_size.setdefault(image.pixels.shape[:2], []).append(index)
         for (height, width), members in by_size.items():
             found: list[list[np.ndarray]] = [[] for _ in members]
+            frames = np.stack([images[i].pixels for i in members])
             scale = 12.0 / self.min_face_size
             side = min(height, width) * scale
             while side >= 12:
                 size = (int(height * scale + 1), int(width * scale + 1))
-                pixels = np.stack([_normalise(_area_resize(images[i].integral, *size)).transpose(2, 0, 1)
-                                   for i in members])
-                out = self.nets["pnet"].run({"pixels": pixels})
+                out = self.nets["pnet"].run({"pixels": _normalise(_area_resize(frames, *size))})
                 for slot in range(len(members)):
                     level = self._level_candidates(out["offsets"][slot], out["probs"][slot], scale)
                     if level is not None:
@@ -241,24 +242,16 @@ class FaceDetector:
 
 
 class _Image:
-    """One frame as the detector reads it: float pixels (H, W, 3), their integral image (for the
-    pyramid) and the normalised pixels shifted by +1 (for crops, so outside reads as black)."""
+    """One frame as the detector reads it: float pixels (H, W, 3) for the pyramid and the
+    normalised pixels shifted by +1 for the crops, so that outside the image reads as black."""
 
     def __init__(self, pixels: np.ndarray) -> None:
         self.pixels = pixels
-        self.integral = _integral(pixels)
         self.shifted = _normalise(pixels) + np.float32(1.0)
 
 
 def _normalise(pixels: np.ndarray) -> np.ndarray:
     return ((pixels - np.float32(127.5)) * np.float32(0.0078125)).astype(np.float32, copy=False)
-
-
-def _integral(pixels: np.ndarray) -> np.ndarray:
-    """Summed-area table (H + 1, W + 1, C) in float64, so every box sum is exact for uint8 input."""
-    table = np.zeros((pixels.shape[0] + 1, pixels.shape[1] + 1, pixels.shape[2]), np.float64)
-    np.cumsum(np.cumsum(pixels, axis=0, dtype=np.float64), axis=1, out=table[1:, 1:])
-    return table
 
 
 def _pool_edges(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray]:
@@ -267,14 +260,25 @@ def _pool_edges(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray]:
     return (i * size_in) // size_out, -(-((i + 1) * size_in) // size_out)
 
 
-def _area_resize(integral: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Area resampling (each output pixel the mean of the input pixels its window covers)."""
-    top, bottom = _pool_edges(integral.shape[0] - 1, height)
-    left, right = _pool_edges(integral.shape[1] - 1, width)
-    sums = (integral[bottom][:, right] - integral[top][:, right]
-            - integral[bottom][:, left] + integral[top][:, left])
-    area = ((bottom - top)[:, None] * (right - left)[None, :])[..., None]
-    return (sums / area).astype(np.float32)
+@lru_cache(maxsize=256)
+def _pool_matrix(size_in: int, size_out: int) -> np.ndarray:
+    """(size_out, size_in) weights whose product with a signal averages each pooling window."""
+    start, stop = _pool_edges(size_in, size_out)
+    taps = np.arange(size_in)[None, :]
+    inside = (taps >= start[:, None]) & (taps < stop[:, None])
+    matrix = (inside / (stop - start)[:, None]).astype(np.float32)
+    matrix.setflags(write=False)  # shared by every caller through the cache
+    return matrix
+
+
+def _area_resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Area resampling of (N, H, W, C) frames to (N, C, height, width): each output pixel the mean
+    of the input pixels its window covers, as rows then columns (the window mean is separable)."""
+    count, rows_in, cols_in, channels = frames.shape
+    by_rows = np.matmul(_pool_matrix(rows_in, height), frames.reshape(count, rows_in, cols_in * channels))
+    by_rows = by_rows.reshape(count, height, cols_in, channels).transpose(0, 1, 3, 2)
+    resized = np.matmul(by_rows, _pool_matrix(cols_in, width).T)  # (N, height, C, width)
+    return np.ascontiguousarray(resized.transpose(0, 2, 1, 3))
 
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
@@ -323,11 +327,12 @@ def _apply_offsets(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return boxes
 
 
-def _sample_axis(start: float, end: float, size: int, limit: int):
-    """Bilinear taps along one axis for `size` bins of two samples each over [start, end) (pixel
-    centres at integers + 0.5): low and high indices, their weights (0 outside the image)."""
+def _sample_axis(start: np.ndarray, end: np.ndarray, size: int, limit: int):
+    """Bilinear taps along one axis for `size` bins of two samples each over [start, end) per box
+    (pixel centres at integers + 0.5): low and high indices (N, 2 * size) and their weights, which
+    are 0 outside the image."""
     step = (end - start) / size
-    coords = start + (np.arange(2 * size) + 0.5) * step / 2
+    coords = start[:, None] + (np.arange(2 * size) + 0.5)[None, :] * (step / 2)[:, None]
     valid = (coords >= -1.0) & (coords <= limit)
     coords = np.maximum(coords, 0.0)
     low = np.floor(coords).astype(np.int64)
@@ -338,23 +343,32 @@ def _sample_axis(start: float, end: float, size: int, limit: int):
     return low, high, ((1.0 - fraction) * valid).astype(np.float32), (fraction * valid).astype(np.float32)
 
 
-def _crop(shifted: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
-    """One (3, size, size) crop: the mean of 2 x 2 bilinear samples per bin (roi_align, aligned)."""
+CROP_CHUNK = 256  # boxes gathered at once: bounds the (chunk, 2 size, 2 size, 3) sample arrays
+
+
+def _roi_align(shifted: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """(N, 3, size, size) crops of one image: the mean of 2 x 2 bilinear samples per bin
+    (`roi_align` with aligned corners and sampling ratio 2)."""
     height, width = shifted.shape[:2]
-    y_low, y_high, y_w0, y_w1 = _sample_axis(float(box[1]) - 0.5, float(box[3]) - 0.5, size, height)
-    x_low, x_high, x_w0, x_w1 = _sample_axis(float(box[0]) - 0.5, float(box[2]) - 0.5, size, width)
-    first, last = int(min(x_low.min(), x_high.min())), int(max(x_low.max(), x_high.max())) + 1
-    band = shifted[:, first:last]
-    rows = band[y_low] * y_w0[:, None, None] + band[y_high] * y_w1[:, None, None]
-    samples = rows[:, x_low - first] * x_w0[None, :, None] + rows[:, x_high - first] * x_w1[None, :, None]
-    return samples.reshape(size, 2, size, 2, 3).mean(axis=(1, 3)).transpose(2, 0, 1)
+    y_low, y_high, y_w0, y_w1 = _sample_axis(boxes[:, 1] - 0.5, boxes[:, 3] - 0.5, size, height)
+    x_low, x_high, x_w0, x_w1 = _sample_axis(boxes[:, 0] - 0.5, boxes[:, 2] - 0.5, size, width)
+    samples = np.zeros((len(boxes), 2 * size, 2 * size, 3), np.float32)
+    for ys, y_weight in ((y_low, y_w0), (y_high, y_w1)):
+        for xs, x_weight in ((x_low, x_w0), (x_high, x_w1)):
+            weight = (y_weight[:, :, None] * x_weight[:, None, :])[..., None]
+            samples += weight * shifted[ys[:, :, None], xs[:, None, :]]
+    return samples.reshape(len(boxes), size, 2, size, 2, 3).mean(axis=(2, 4)).transpose(0, 3, 1, 2)
 
 
 def _crops(images: list[_Image], boxes: np.ndarray, owners: np.ndarray, size: int) -> np.ndarray:
     """Normalised size x size crops of `boxes`; parts outside the image read as black."""
     crops = np.empty((len(boxes), 3, size, size), np.float32)
-    for row, (box, owner) in enumerate(zip(boxes, owners, strict=True)):
-        crops[row] = _crop(images[owner].shifted, box, size) - np.float32(1.0)
+    for index, image in enumerate(images):
+        mine = np.nonzero(owners == index)[0]
+        for first in range(0, len(mine), CROP_CHUNK):
+            rows = mine[first:first + CROP_CHUNK]
+            crops[rows] = _roi_align(image.shifted, boxes[rows, :4].astype(np.float64), size)
+            crops[rows] -= np.float32(1.0)
     return crops
 
 
