@@ -103,13 +103,13 @@ def test_numpy_pyramid_and_crops_match_the_torch_ops_mtcnn_was_written_for(grace
     import torch.nn.functional as F
     from torchvision.ops import roi_align
 
-    from liveinspect.models.faces.detector import _area_resize, _normalise, _roi_align
+    from liveinspect.models.faces.detector import _area_resize, _normalise, _roi_align, _row_sums
 
     pixels = grace_hopper.astype(np.float32)
     chw = torch.from_numpy(pixels).permute(2, 0, 1)[None]
     for size in ((301, 257), (37, 29), (600, 512)):
         expected = F.interpolate(chw, size=size, mode="area")[0].numpy()
-        np.testing.assert_allclose(_area_resize(pixels[None], *size)[0], expected, atol=1e-3)
+        np.testing.assert_allclose(_area_resize(_row_sums(chw.numpy()), *size)[0], expected, atol=1e-2)
     shifted = _normalise(pixels) + np.float32(1.0)
     boxes = np.array([[10.3, 20.7, 80.2, 90.1], [-15.0, -8.0, 40.0, 30.0], [480.0, 560.0, 530.0, 640.0],
                       [100.0, 100.0, 101.5, 101.5]])

@@ -1,8 +1,8 @@
 """Face detection with MTCNN (Zhang et al. 2016): numpy pre- and postprocessing, three nets behind a backend.
 
 Everything around the nets is numpy: the image pyramid (area resampling,
-as `F.interpolate(mode="area")` computes it, done as two matrix products
-per level because the window mean is separable), candidate windows,
+as `F.interpolate(mode="area")` computes it, rows then columns from
+running sums because the window mean is separable), candidate windows,
 non-maximum suppression, box regression and the bilinear crops for the
 second and third stage (`roi_align` with aligned corners, every box of an
 image gathered at once). The nets (`nets.py`) run on the torch backend from the
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +124,8 @@ class FaceDetector:
             pixels = image.astype(np.float32)
             if shrink < 1.0:
                 size = (round(image.shape[0] * shrink), round(image.shape[1] * shrink))
-                pixels = np.ascontiguousarray(_area_resize(pixels[None], *size)[0].transpose(1, 2, 0))
+                shrunk = _area_resize(_row_sums(pixels.transpose(2, 0, 1)[None]), *size)
+                pixels = np.ascontiguousarray(shrunk[0].transpose(1, 2, 0))
             prepared.append(_Image(pixels))
             scales.append(shrink)
         proposals = self._propose_all(prepared)
@@ -148,12 +148,12 @@ class FaceDetector:
             by_size.setdefault(image.pixels.shape[:2], []).append(index)
         for (height, width), members in by_size.items():
             found: list[list[np.ndarray]] = [[] for _ in members]
-            frames = np.stack([images[i].pixels for i in members])
+            row_sums = _row_sums(np.stack([images[i].pixels for i in members]).transpose(0, 3, 1, 2))
             scale = 12.0 / self.min_face_size
             side = min(height, width) * scale
             while side >= 12:
                 size = (int(height * scale + 1), int(width * scale + 1))
-                out = self.nets["pnet"].run({"pixels": _normalise(_area_resize(frames, *size))})
+                out = self.nets["pnet"].run({"pixels": _normalise(_area_resize(row_sums, *size))})
                 for slot in range(len(members)):
                     level = self._level_candidates(out["offsets"][slot], out["probs"][slot], scale)
                     if level is not None:
@@ -260,25 +260,28 @@ def _pool_edges(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray]:
     return (i * size_in) // size_out, -(-((i + 1) * size_in) // size_out)
 
 
-@lru_cache(maxsize=256)
-def _pool_matrix(size_in: int, size_out: int) -> np.ndarray:
-    """(size_out, size_in) weights whose product with a signal averages each pooling window."""
-    start, stop = _pool_edges(size_in, size_out)
-    taps = np.arange(size_in)[None, :]
-    inside = (taps >= start[:, None]) & (taps < stop[:, None])
-    matrix = (inside / (stop - start)[:, None]).astype(np.float32)
-    matrix.setflags(write=False)  # shared by every caller through the cache
-    return matrix
+def _row_sums(frames: np.ndarray) -> np.ndarray:
+    """Running sums down the rows of channels-first frames with a leading zero row:
+    (N, C, H, W) -> (N, C, H + 1, W), shared by every level of the pyramid."""
+    count, channels, height, width = frames.shape
+    sums = np.zeros((count, channels, height + 1, width), np.float32)
+    np.cumsum(frames, axis=2, out=sums[:, :, 1:])
+    return sums
 
 
-def _area_resize(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Area resampling of (N, H, W, C) frames to (N, C, height, width): each output pixel the mean
-    of the input pixels its window covers, as rows then columns (the window mean is separable)."""
-    count, rows_in, cols_in, channels = frames.shape
-    by_rows = np.matmul(_pool_matrix(rows_in, height), frames.reshape(count, rows_in, cols_in * channels))
-    by_rows = by_rows.reshape(count, height, cols_in, channels).transpose(0, 1, 3, 2)
-    resized = np.matmul(by_rows, _pool_matrix(cols_in, width).T)  # (N, height, C, width)
-    return np.ascontiguousarray(resized.transpose(0, 2, 1, 3))
+def _area_resize(row_sums: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Area resampling (each output pixel the mean of the input pixels its window covers) of
+    channels-first frames given as their `_row_sums`, to (N, C, height, width). The window mean is
+    separable: whole rows are gathered and differenced first (contiguous copies), then the
+    narrower result is summed along its columns. float32 sums are within 0.005 of a grey level of
+    the exact means for 8-bit frames, far below what the nets resolve."""
+    top, bottom = _pool_edges(row_sums.shape[2] - 1, height)
+    by_rows = row_sums[:, :, bottom] - row_sums[:, :, top]
+    by_rows /= (bottom - top)[:, None].astype(np.float32)
+    column_sums = np.zeros((*by_rows.shape[:3], by_rows.shape[3] + 1), np.float32)
+    np.cumsum(by_rows, axis=3, out=column_sums[..., 1:])
+    left, right = _pool_edges(by_rows.shape[3], width)
+    return (column_sums[..., right] - column_sums[..., left]) / (right - left).astype(np.float32)
 
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
@@ -348,16 +351,22 @@ CROP_CHUNK = 256  # boxes gathered at once: bounds the (chunk, 2 size, 2 size, 3
 
 def _roi_align(shifted: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
     """(N, 3, size, size) crops of one image: the mean of 2 x 2 bilinear samples per bin
-    (`roi_align` with aligned corners and sampling ratio 2)."""
+    (`roi_align` with aligned corners and sampling ratio 2). Pixels are gathered from the
+    flattened image, down both row taps at once for each column tap."""
     height, width = shifted.shape[:2]
     y_low, y_high, y_w0, y_w1 = _sample_axis(boxes[:, 1] - 0.5, boxes[:, 3] - 0.5, size, height)
     x_low, x_high, x_w0, x_w1 = _sample_axis(boxes[:, 0] - 0.5, boxes[:, 2] - 0.5, size, width)
+    flat = shifted.reshape(-1, 3)
+    low_rows, high_rows = (y_low * width)[:, :, None], (y_high * width)[:, :, None]
     samples = np.zeros((len(boxes), 2 * size, 2 * size, 3), np.float32)
-    for ys, y_weight in ((y_low, y_w0), (y_high, y_w1)):
-        for xs, x_weight in ((x_low, x_w0), (x_high, x_w1)):
-            weight = (y_weight[:, :, None] * x_weight[:, None, :])[..., None]
-            samples += weight * shifted[ys[:, :, None], xs[:, None, :]]
-    return samples.reshape(len(boxes), size, 2, size, 2, 3).mean(axis=(2, 4)).transpose(0, 3, 1, 2)
+    for xs, x_weight in ((x_low, x_w0), (x_high, x_w1)):
+        columns = xs[:, None, :]
+        down = np.take(flat, low_rows + columns, axis=0) * y_w0[:, :, None, None]
+        down += np.take(flat, high_rows + columns, axis=0) * y_w1[:, :, None, None]
+        samples += down * x_weight[:, None, :, None]
+    # The mean of each bin's 2 x 2 samples as four strided slices (a reshaped mean is 4x slower).
+    bins = samples[:, 0::2, 0::2] + samples[:, 1::2, 0::2] + samples[:, 0::2, 1::2] + samples[:, 1::2, 1::2]
+    return (bins * np.float32(0.25)).transpose(0, 3, 1, 2)
 
 
 def _crops(images: list[_Image], boxes: np.ndarray, owners: np.ndarray, size: int) -> np.ndarray:
