@@ -133,22 +133,76 @@ def add_allow_private_urls(parser: argparse.ArgumentParser) -> None:
                              "cannot reach this machine or its network (cloud metadata stays refused)")
 
 
-def add_scan_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="out/scan", help="folder for report.json, report.html, frames/")
-    parser.add_argument("--json", action="store_true", help="print the report JSON on stdout")
-    parser.add_argument("--fail-on", default="low", choices=[s.value for s in Severity],
-                        help="exit 1 when a finding reaches this severity (default: low)")
+def add_broadcast_arguments(parser: argparse.ArgumentParser) -> None:
+    """SOURCE and the flags that describe or override a broadcast (`broadcast_from_args` reads them)."""
+    parser.add_argument("source", nargs="?", help="file path or URL (file, http(s), rtmp, HLS)")
+    parser.add_argument("--broadcast", help="YAML/JSON describing source, title, cover, profile, products")
+    parser.add_argument("--title")
+    parser.add_argument("--cover", help="cover image file")
+    parser.add_argument("--profile", help="account profile text")
+    parser.add_argument("--account", help="account name")
+    parser.add_argument("--products", help="YAML/JSON list of products (name, category, price)")
+
+
+def broadcast_from_args(args: argparse.Namespace):
+    """The broadcast the flags describe: --broadcast FILE (or SOURCE alone), then each flag given."""
+    from liveinspect.broadcast_file import load_broadcast, load_products
+    from liveinspect.schema import Broadcast
+
+    if args.broadcast:
+        broadcast = load_broadcast(args.broadcast)
+    elif args.source:
+        broadcast = Broadcast(source=args.source)
+    else:
+        raise LiveInspectError("give a SOURCE (file or URL) or --broadcast FILE")
+    updates = {key: value for key, value in (("source", args.source), ("title", args.title),
+                                             ("cover", args.cover), ("profile", args.profile),
+                                             ("account_name", args.account)) if value is not None}
+    if args.products:
+        updates["products"] = load_products(args.products)
+    return broadcast.model_copy(update=updates)
+
+
+def add_reading_options(parser: argparse.ArgumentParser, *, max_duration_help: str) -> None:
+    """How a source is read and which analyzers run (`scan_options_from_args`, `analyzer_names`)."""
     parser.add_argument("--fps", type=positive_number, default=1.0,
                         help="frames sampled per second (default 1)")
     parser.add_argument("--window", type=positive_number, default=30.0,
                         help="seconds per segment (default 30)")
-    parser.add_argument("--max-duration", type=positive_number,
-                        help="stop after this many seconds of media; also bounds the time spent waiting "
-                             "on the source to 1.5x that plus 30 s")
+    parser.add_argument("--max-duration", type=positive_number, help=max_duration_help)
     add_allow_private_urls(parser)
     parser.add_argument("--analyzers", help="comma-separated analyzers to run, or none (default: all)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def scan_options_from_args(args: argparse.Namespace, *, progress: bool | None = None):
+    from liveinspect.pipelines.orchestrator import ScanOptions
+
+    return ScanOptions(window_s=args.window, fps=args.fps, max_duration=args.max_duration,
+                       progress=not args.no_progress if progress is None else progress,
+                       allow_private_urls=args.allow_private_urls)
+
+
+def analyzer_names(args: argparse.Namespace) -> list[str] | None:
+    """The analyzers --analyzers names; None (all) when not given. "none": only the title, profile
+    and product list are checked."""
+    if not args.analyzers:
+        return None
+    return [n.strip() for n in args.analyzers.split(",") if n.strip() not in ("", "none")]
+
+
+def add_policy_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", help="folder with your own policy YAML files (default: the shipped one)")
-    add_model_options(parser)
 
 
+def add_fail_on(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fail-on", default="low", choices=[s.value for s in Severity],
+                        help="exit 1 when a finding reaches this severity (default: low)")
+
+
+def add_scan_options(parser: argparse.ArgumentParser, *, out: str = "out/scan") -> None:
+    parser.add_argument("--out", default=out, help="folder for report.json, report.html, frames/")
+    parser.add_argument("--json", action="store_true", help="print the report JSON on stdout")
+    add_fail_on(parser)
+    add_reading_options(parser, max_duration_help="stop after this many seconds of media; also bounds the "
+                        "time spent waiting on the source to 1.5x that plus 30 s")

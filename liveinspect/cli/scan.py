@@ -13,11 +13,17 @@ from pathlib import Path
 from liveinspect.cli.common import (
     EXIT_CLEAN,
     EXIT_FINDINGS,
+    add_broadcast_arguments,
+    add_model_options,
+    add_policy_option,
     add_scan_options,
+    analyzer_names,
+    broadcast_from_args,
     check_out_dir,
     check_requested_models,
     component_settings,
     demo_dir,
+    scan_options_from_args,
 )
 from liveinspect.cli.exit import exit_code, incomplete_reasons
 from liveinspect.errors import LiveInspectError
@@ -25,27 +31,28 @@ from liveinspect.schema import Broadcast, Report
 
 
 def _scan_and_write(broadcast: Broadcast, args: argparse.Namespace) -> int:
-    from liveinspect.pipelines.orchestrator import ScanOptions
     from liveinspect.pipelines.registry import build_inspector
     from liveinspect.policy import load_policy_dir
-    from liveinspect.report.html import write_report
 
     out = check_out_dir(args.out)   # before the scan: a typo must not cost an hour of decoding
     cover = broadcast.cover
     if cover and "://" not in cover and not Path(cover).is_file():
         raise LiveInspectError(f"cover {cover} not found (or not a file)")
-    options = ScanOptions(window_s=args.window, fps=args.fps, max_duration=args.max_duration,
-                          progress=not args.no_progress, allow_private_urls=args.allow_private_urls)
-    names = None  # all
-    if args.analyzers:  # "none": only the title, profile and product list are checked
-        names = [n.strip() for n in args.analyzers.split(",") if n.strip() not in ("", "none")]
     policy = load_policy_dir(args.policy)
-    with build_inspector(names, options=options, policy=policy,
+    with build_inspector(analyzer_names(args), options=scan_options_from_args(args), policy=policy,
                          settings=component_settings(args)) as inspector:
         check_requested_models(args, inspector)
         with stop_on_signals() as stop:
             result = inspector.scan(broadcast, stop=stop)
-    files = write_report(result.report, result.evidence, out, policy=inspector.policy)
+    return write_and_report(result, inspector.policy, out, args)
+
+
+def write_and_report(result, policy, out: Path, args: argparse.Namespace) -> int:
+    """Write the scan's report and thumbnails, print its summary (or its JSON with --json) and
+    what made it fail or incomplete; the exit code for --fail-on."""
+    from liveinspect.report.html import write_report
+
+    files = write_report(result.report, result.evidence, out, policy=policy)
     if args.json:
         print(result.report.to_json())
     else:
@@ -99,22 +106,7 @@ def _print_summary(report: Report, html_path: Path) -> None:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from liveinspect.broadcast_file import load_broadcast, load_products
-
-    if args.broadcast:
-        broadcast = load_broadcast(args.broadcast)
-    else:
-        if not args.source:
-            raise LiveInspectError("give a SOURCE (file or URL) or --broadcast FILE")
-        broadcast = Broadcast(source=args.source)
-    updates = {key: value for key, value in (("title", args.title), ("cover", args.cover),
-                                             ("profile", args.profile), ("account_name", args.account))
-               if value is not None}
-    if args.source and args.broadcast:
-        updates["source"] = args.source
-    if args.products:
-        updates["products"] = load_products(args.products)
-    return _scan_and_write(broadcast.model_copy(update=updates), args)
+    return _scan_and_write(broadcast_from_args(args), args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -129,16 +121,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     scan = sub.add_parser("scan", help="scan a recording or stream URL and write a report")
-    scan.add_argument("source", nargs="?", help="file path or URL (file, http(s), rtmp, HLS)")
-    scan.add_argument("--broadcast", help="YAML/JSON describing source, title, cover, profile, products")
-    scan.add_argument("--title")
-    scan.add_argument("--cover", help="cover image file")
-    scan.add_argument("--profile", help="account profile text")
-    scan.add_argument("--account", help="account name")
-    scan.add_argument("--products", help="YAML/JSON list of products (name, category, price)")
-    add_scan_options(scan)
-    scan.set_defaults(func=cmd_scan)
-
+    add_broadcast_arguments(scan)
     demo = sub.add_parser("demo", help="scan the shipped demo broadcast")
-    add_scan_options(demo)
+    for parser in (scan, demo):
+        add_scan_options(parser)
+        add_policy_option(parser)
+        add_model_options(parser)
+    scan.set_defaults(func=cmd_scan)
     demo.set_defaults(func=cmd_demo, out="out/demo")

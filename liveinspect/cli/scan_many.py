@@ -16,9 +16,12 @@ import sys
 from liveinspect.cli.common import (
     EXIT_CLEAN,
     EXIT_ERROR,
-    add_allow_private_urls,
     add_model_options,
+    add_policy_option,
+    add_reading_options,
+    analyzer_names,
     component_settings,
+    scan_options_from_args,
 )
 from liveinspect.errors import LiveInspectError
 
@@ -40,11 +43,7 @@ def _pairs(values: list[str] | None, flag: str, kind: type) -> dict[str, object]
 
 def cmd_scan_many(args: argparse.Namespace) -> int:
     from liveinspect.fleet import FleetOptions, StagePlan, scan_manifest
-    from liveinspect.pipelines.orchestrator import ScanOptions
 
-    names = None
-    if args.analyzers:
-        names = [n.strip() for n in args.analyzers.split(",") if n.strip() not in ("", "none")]
     actors = _pairs(args.actors, "--actors", int)
     gpus = _pairs(args.gpus, "--gpus", float)
     cpus = _pairs(args.cpus, "--cpus", float)
@@ -53,9 +52,8 @@ def cmd_scan_many(args: argparse.Namespace) -> int:
               for name in {*actors, *gpus, *cpus}}
     default_stage = StagePlan(segments_per_batch=args.segments_per_batch)
     options = FleetOptions(
-        analyzers=names, settings=component_settings(args), policy_dir=args.policy,
-        scan=ScanOptions(window_s=args.window, fps=args.fps, max_duration=args.max_duration, progress=False,
-                         allow_private_urls=args.allow_private_urls),
+        analyzers=analyzer_names(args), settings=component_settings(args), policy_dir=args.policy,
+        scan=scan_options_from_args(args, progress=False),
         progress=not args.no_progress, max_streams=args.streams, address=args.address,
         num_cpus=args.num_cpus, stages=stages, default_stage=default_stage)
     summary = scan_manifest(args.manifest, args.out, engine=args.engine, options=options)
@@ -95,12 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--streams", type=int, default=2,
                         help="broadcasts scanned at once by the local engine (default 2)")
     parser.add_argument("--json", action="store_true", help="print the run's summary as JSON on stdout")
-    parser.add_argument("--fps", type=float, default=1.0, help="frames sampled per second (default 1)")
-    parser.add_argument("--window", type=float, default=30.0, help="seconds per segment (default 30)")
-    parser.add_argument("--max-duration", type=float, help="inspect at most this many seconds of each row")
-    parser.add_argument("--analyzers", help="comma-separated analyzers to run, or none (default: all)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    parser.add_argument("--policy", help="folder with your own policy YAML files (default: the shipped one)")
-    add_allow_private_urls(parser)
+    add_reading_options(parser, max_duration_help="inspect at most this many seconds of each row")
+    add_policy_option(parser)
     add_model_options(parser)
     parser.set_defaults(func=cmd_scan_many)

@@ -24,6 +24,8 @@ from liveinspect.cli.common import (
     EXIT_CLEAN,
     EXIT_FINDINGS,
     EXIT_INCOMPLETE,
+    add_fail_on,
+    add_policy_option,
     add_text_model_options,
     component_settings,
 )
@@ -148,13 +150,20 @@ def run_text_command(lines: Iterable[bytes], *, analyzer, modality: Modality | s
 
 
 def cmd_text(args: argparse.Namespace) -> int:
-    from liveinspect.broadcast_file import load_products
     from liveinspect.pipelines.text import TextAnalyzer, TextOptions
     from liveinspect.policy import load_policy_dir
 
     policy = load_policy_dir(args.policy)
     options = component_settings(args).get("text") or TextOptions()
     analyzer = TextAnalyzer.from_options(options, policy=policy)
+    return print_text_results(args, analyzer)
+
+
+def print_text_results(args: argparse.Namespace, analyzer) -> int:
+    """Check the lines of args.file (--modality, --products, --fail-on) and print one JSON object
+    per line; the exit code: findings at --fail-on, else incomplete when a line failed, else clean."""
+    from liveinspect.broadcast_file import load_products
+
     products = load_products(args.products) if args.products else []
     threshold = Severity(args.fail_on).rank
     reached = failed = False
@@ -175,14 +184,19 @@ def cmd_text(args: argparse.Namespace) -> int:
     return EXIT_INCOMPLETE if failed else EXIT_CLEAN
 
 
+def add_text_arguments(parser: argparse.ArgumentParser) -> None:
+    """FILE and the flags `print_text_results` reads (also for `liveinspect edge text`)."""
+    parser.add_argument("file", nargs="?", help="file with one text per line, or - for stdin")
+    parser.add_argument("--modality", default="title",
+                        choices=["title", "profile", "speech", "onscreen_text", "cover"])
+    add_fail_on(parser)
+    parser.add_argument("--products", help="YAML/JSON list of the products on sale (name, category, ...): "
+                                           "their categories decide which efficacy claims are lawful")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     text = sub.add_parser("text", help="check one text per line; prints one JSON object per line")
-    text.add_argument("file", nargs="?", help="file with one text per line, or - for stdin")
-    text.add_argument("--modality", default="title",
-                      choices=["title", "profile", "speech", "onscreen_text", "cover"])
-    text.add_argument("--fail-on", default="low", choices=[s.value for s in Severity])
-    text.add_argument("--policy", help="folder with your own policy YAML files")
-    text.add_argument("--products", help="YAML/JSON list of the products on sale (name, category, ...): "
-                                         "their categories decide which efficacy claims are lawful")
+    add_text_arguments(text)
+    add_policy_option(text)
     add_text_model_options(text)
     text.set_defaults(func=cmd_text)
