@@ -20,7 +20,7 @@ import numpy as np
 
 from liveinspect.backends.base import BackendOptions, precision_variant
 from liveinspect.errors import CheckpointError, LiveInspectError
-from liveinspect.models.clip.preprocess import ImagePreprocess
+from liveinspect.models.clip.preprocess import ImagePreprocess, embed_images
 
 CONFIG_FILE = "clip.json"
 FORMAT = "liveinspect-clip-onnx/1"
@@ -63,13 +63,7 @@ class ExportedClip:
         return int(next(iter(self._texts.values())).shape[0])
 
     def embed_images(self, images: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
-        if not len(images):
-            return np.zeros((0, self.embed_dim), np.float32)
-        chunks = []
-        for start in range(0, len(images), batch_size):
-            pixels = np.stack([self.image_preprocess(image) for image in images[start:start + batch_size]])
-            chunks.append(self.image_backend.run({"pixels": pixels})["embeddings"])
-        return np.concatenate(chunks)
+        return embed_images(images, self.image_preprocess, self.image_backend, self.embed_dim, batch_size)
 
     def embed_texts(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         if not texts:

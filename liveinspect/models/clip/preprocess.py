@@ -8,6 +8,7 @@ pipeline to float precision (tested), without torchvision.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,3 +77,15 @@ class ImagePreprocess:
 
     def batch(self, images) -> np.ndarray:
         return np.stack([self(image) for image in images]).astype(np.float32, copy=False)
+
+
+def embed_images(images: Sequence[np.ndarray], preprocess: Callable[[np.ndarray], np.ndarray], backend,
+                 embed_dim: int, batch_size: int = 32) -> np.ndarray:
+    """(N, D) embeddings of RGB uint8 images: each preprocessed, then the image tower in batches."""
+    if not len(images):
+        return np.zeros((0, embed_dim), np.float32)
+    chunks = []
+    for start in range(0, len(images), batch_size):
+        pixels = np.stack([preprocess(image) for image in images[start:start + batch_size]])
+        chunks.append(backend.run({"pixels": pixels})["embeddings"])
+    return np.concatenate(chunks)
