@@ -79,7 +79,7 @@ def run_eval_voice(args: argparse.Namespace) -> int:
         table = format_table(logo)
     else:
         head = load_voice_head(args.model or shipped_voice_head_dir())
-        probability = head.probability(test.x)
+        probability = head.probability(test.select(head.features).x)  # the views this head reads
         ours = per_generator(probability, test.label, test.generator, test.condition,
                              n_resamples=args.resamples)
         theirs = per_generator(-test.margin, test.label, test.generator, test.condition,

@@ -1,9 +1,12 @@
 """Augmentations a live stream inflicts on a voice, for training detectors that survive them.
 
 Each is a function (audio, rng) -> audio at 16 kHz: lossy codecs at 16-64
-kbps, band-limiting (8-12 kHz links), background music, crowd babble and
-noise, room reverberation, loudness. `trim_silence` cuts pauses by voice
-activity, so a model cannot key on how a generator pauses.
+kbps, band-limiting (8-12 kHz links), the telephone band (300-3400 Hz, G.711
+mu-law), background music, crowd babble and noise, room reverberation
+(synthetic, or measured impulse responses when given), loudness. None of them
+makes real speech sound generated, and all are applied to both classes alike.
+`trim_silence` cuts pauses by voice activity, so a model cannot key on how a
+generator pauses.
 """
 
 from __future__ import annotations
@@ -88,13 +91,49 @@ def reverb(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return wet.astype(np.float32)
 
 
+def phone_band(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A telephone link: 300-3400 Hz (edges drawn a little apart), 8 kHz, 8-bit mu-law, back to 16 kHz."""
+    low, high = rng.uniform(200, 400), rng.uniform(3000, 3600)
+    spectrum = np.fft.rfft(audio)
+    freqs = np.fft.rfftfreq(len(audio), 1 / SR)
+    # Raised-cosine edges 100 Hz wide rather than a brick wall, which would ring.
+    gain = np.clip((freqs - low + 50) / 100, 0, 1) * np.clip((high + 50 - freqs) / 100, 0, 1)
+    narrow = np.fft.irfft(spectrum * np.sin(gain * np.pi / 2) ** 2, len(audio))
+    peak = float(np.max(np.abs(narrow))) + 1e-8
+    x = narrow / peak
+    mu = 255.0
+    companded = np.round(np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu) * 127) / 127
+    expanded = np.sign(companded) * np.expm1(np.abs(companded) * np.log1p(mu)) / mu
+    return bandlimit((expanded * peak).astype(np.float32), 8000)
+
+
+def room(impulses: Sequence[np.ndarray]) -> Augment:
+    """Reverberation by a measured room impulse response from `impulses` (16 kHz), wet/dry mixed."""
+    def apply(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if not impulses:
+            return reverb(audio, rng)
+        impulse = np.asarray(impulses[int(rng.integers(0, len(impulses)))], np.float64)
+        impulse = impulse[: int(1.0 * SR)]  # a second of tail is plenty for a 4 s window
+        size = 1 << int(np.ceil(np.log2(len(audio) + len(impulse))))
+        onset = int(np.argmax(np.abs(impulse)))  # keep the direct sound where the dry voice is
+        wet = np.fft.irfft(np.fft.rfft(audio, size) * np.fft.rfft(impulse, size), size)
+        wet = wet[onset:onset + len(audio)]
+        wet *= (np.std(audio) + 1e-8) / (np.std(wet) + 1e-8)
+        dry = rng.uniform(0.0, 0.5)
+        return (dry * audio + (1 - dry) * wet).astype(np.float32)
+    return apply
+
+
 def loudness(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(audio * 10 ** (rng.uniform(-20, 6) / 20), -1, 1).astype(np.float32)
 
 
-def random_chain(pool: Sequence[np.ndarray] = ()) -> Augment:
-    """One to three augmentations in random order, a codec in half the draws (streams re-encode)."""
-    others: list[Augment] = [narrow_band, music, noise, babble(pool), reverb, loudness]
+def random_chain(pool: Sequence[np.ndarray] = (), rooms: Sequence[np.ndarray] = ()) -> Augment:
+    """One or two augmentations in random order, a codec in half the draws (streams re-encode).
+    `pool`: real speech for babble; `rooms`: measured impulse responses (else synthetic rooms only)."""
+    others: list[Augment] = [narrow_band, phone_band, music, noise, babble(pool), reverb, loudness]
+    if rooms:
+        others.append(room(rooms))
 
     def apply(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         picks = rng.choice(len(others), size=int(rng.integers(1, 3)), replace=False)

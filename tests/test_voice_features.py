@@ -1,0 +1,236 @@
+"""The voice head's numpy views (phase, band), feature sets that name their views, the per-clip feature
+cache, the bona-fide-preserving augmentations, and the guarded loader for ttskit's shipped pickles."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from liveinspect.datasets.spoof import SpoofItem
+from liveinspect.errors import CheckpointError
+from liveinspect.media.audio import load_audio
+from liveinspect.models.voice.features import (
+    BAND_STATS_SIZE,
+    PHASE_STATS_SIZE,
+    WINDOW_SAMPLES,
+    band_stats,
+    lfcc_stats,
+    phase_stats,
+    window_features,
+)
+from liveinspect.models.voice.head import feature_size, load_voice_head
+from liveinspect.training.audio_augment import phone_band, random_chain, room
+from liveinspect.training.voice import (
+    ALL_FEATURES,
+    FeatureSet,
+    extract_features,
+    save_voice_head,
+    train_voice_head,
+)
+
+DATA = Path(__file__).parent / "data"
+RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "synthetic"
+SR = 16_000
+
+
+def test_phase_stats_tell_a_steady_tone_from_noise():
+    t = np.arange(WINDOW_SAMPLES) / SR
+    tone = np.sin(2 * np.pi * 1500 * t).astype(np.float32)  # in band 1 (1-2 kHz)
+    noise = np.random.default_rng(0).standard_normal(WINDOW_SAMPLES).astype(np.float32)
+    steady, random_phase = phase_stats(tone), phase_stats(noise)
+    assert steady.shape == (PHASE_STATS_SIZE,)
+    coherence = slice(8, 16)
+    assert steady[coherence][1] > 0.95 and random_phase[coherence].max() < 0.7
+    speech = load_audio(DATA / "jfk.flac")[:WINDOW_SAMPLES]
+    assert np.allclose(phase_stats(speech * 0.01), phase_stats(speech), atol=1e-3)  # level-free
+
+
+def test_band_stats_follow_spectral_shape_and_ignore_level():
+    noise = np.random.default_rng(1).standard_normal(WINDOW_SAMPLES).astype(np.float32)
+    low = np.convolve(noise, np.ones(16) / 16, mode="same").astype(np.float32)  # a low-pass of the noise
+    white, dull = band_stats(noise), band_stats(low)
+    assert white.shape == (BAND_STATS_SIZE,)
+    shape = slice(0, 8)
+    assert abs(white[shape][7] - white[shape][0]) < 0.5  # white noise is flat across bands
+    assert dull[shape][0] - dull[shape][7] > 3.0  # the low-passed noise falls off towards 8 kHz
+    assert np.allclose(band_stats(noise * 30), white, atol=1e-3)
+
+
+def test_window_features_concatenate_named_views_from_one_stft():
+    audio = load_audio(DATA / "jfk.flac")[:WINDOW_SAMPLES]
+    both = window_features(audio[None], ("lfcc_stats", "phase_stats"))
+    assert both.shape == (1, 80 + PHASE_STATS_SIZE)
+    assert np.allclose(both[0, :80], lfcc_stats(audio), atol=1e-5)
+    assert np.allclose(both[0, 80:], phase_stats(audio), atol=1e-5)
+    with pytest.raises(KeyError, match="unknown window features"):
+        window_features(audio[None], ("mfcc",))
+
+
+def _feature_set(n: int, seed: int, names=ALL_FEATURES) -> FeatureSet:
+    rng = np.random.default_rng(seed)
+    label = np.array([0, 1] * (n // 2))
+    x = rng.normal(0, 1, (n, feature_size(names))).astype(np.float32)
+    offset = feature_size(names[:1])  # the first view after AASIST: the informative one
+    x[:, offset:offset + 4] += label[:, None] * 2.0
+    return FeatureSet(x=x, margin=np.zeros(n, np.float32), label=label, generator=["g"] * n,
+                      condition=["clean"] * n, group=[f"s{i % 40}" for i in range(n)],
+                      source=[f"c{i}" for i in range(n)], features=tuple(names))
+
+
+def test_select_picks_views_and_a_head_keeps_its_views_through_its_card(tmp_path):
+    data = _feature_set(300, 0)
+    picked = data.select(("lfcc_stats", "aasist_hidden"))
+    assert picked.x.shape == (300, 240) and picked.features == ("lfcc_stats", "aasist_hidden")
+    assert np.array_equal(picked.x[:, :80], data.x[:, 160:240])
+    assert np.array_equal(picked.x[:, 80:], data.x[:, :160])
+    with pytest.raises(KeyError):
+        picked.select(("phase_stats",))
+    head, _ = train_voice_head(data.select(("aasist_hidden", "lfcc_stats", "phase_stats")), epochs=100,
+                               target_fpr=None)
+    assert head.features == ("aasist_hidden", "lfcc_stats", "phase_stats") and head.w1.shape[1] == 264
+    save_voice_head(head, tmp_path / "head", data={}, metrics={})
+    loaded = load_voice_head(tmp_path / "head")
+    assert loaded.features == head.features
+    test = _feature_set(100, 1).select(head.features)
+    assert np.allclose(loaded.probability(test.x), head.probability(test.x), atol=1e-6)
+    # A card whose views do not add up to the weights' width is refused.
+    import json
+
+    card_path = tmp_path / "head" / "model_card.json"
+    card = json.loads(card_path.read_text())
+    card["architecture"]["features"] = ["aasist_hidden", "lfcc_stats"]
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match="inputs"):
+        load_voice_head(tmp_path / "head")
+
+
+def test_the_detector_builds_the_columns_a_head_reads():
+    from liveinspect.models.voice import VoiceSpoofModel
+
+    class FakeAasist(VoiceSpoofModel):
+        def embed(self, windows):
+            return np.tile(np.arange(160, dtype=np.float32), (len(windows), 1)), np.zeros(len(windows))
+
+    audio = load_audio(DATA / "jfk.flac")[:WINDOW_SAMPLES][None]
+    model = FakeAasist(head=None)
+    x, _ = model.features(audio, ("band_stats", "aasist_hidden"))
+    assert x.shape == (1, BAND_STATS_SIZE + 160)
+    assert np.allclose(x[0, :BAND_STATS_SIZE], band_stats(audio[0]), atol=1e-5)
+    assert np.array_equal(x[0, BAND_STATS_SIZE:], np.arange(160))
+
+
+def _write_wav(path: Path, audio: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SR)
+        out.writeframes((np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+class CountingModel:
+    """AASIST's interface with a cheap deterministic embedding; counts the windows it is asked for."""
+
+    def __init__(self):
+        self.windows = 0
+
+    def embed(self, windows):
+        self.windows += len(windows)
+        hidden = np.stack([np.full(160, float(np.abs(w).mean()), np.float32) for w in windows])
+        return hidden, hidden[:, 0]
+
+
+def test_feature_cache_runs_the_model_once_per_new_clip(tmp_path):
+    jfk = load_audio(DATA / "jfk.flac")
+    items = [SpoofItem(path=_write_wav(tmp_path / "clips" / f"c{i}.wav", jfk[i * SR:(i + 5) * SR]),
+                       label=int(i > 0), generator="g" if i else "bona-fide", speaker=f"s{i}")
+             for i in range(3)]
+    model = CountingModel()
+    first = extract_features(items[:2], model, conditions=("clean",), augment_copies=1, cache=tmp_path / "c",
+                             progress=False)
+    assert model.windows == 4 and first.features == ALL_FEATURES
+    assert first.x.shape == (4, feature_size(ALL_FEATURES))
+    again = extract_features(items[:2], model, conditions=("clean",), augment_copies=1, cache=tmp_path / "c",
+                             progress=False)
+    assert model.windows == 4 and np.array_equal(again.x, first.x)  # everything came from the cache
+    grown = extract_features(items, model, conditions=("clean",), augment_copies=1, cache=tmp_path / "c",
+                             progress=False)
+    # The new clip is synthetic, so the babble pool (real clips) is unchanged: only its rows are computed,
+    # and the old clips' rows are the same as before.
+    assert model.windows == 6 and np.array_equal(grown.x[:4], first.x)
+    assert grown.condition == ["clean", "augmented_0"] * 3
+    # Another real clip changes the babble pool: the augmented rows are rebuilt, so they are recomputed.
+    real = SpoofItem(path=_write_wav(tmp_path / "clips" / "r.wav", jfk[5 * SR:9 * SR]), label=0,
+                     generator="bona-fide", speaker="r")
+    extract_features([*items, real], model, conditions=("clean",), augment_copies=1, cache=tmp_path / "c",
+                     progress=False)
+    assert model.windows == 6 + 8
+
+
+def test_phone_band_and_room_keep_speech_and_its_length():
+    audio = load_audio(DATA / "jfk.flac")[:WINDOW_SAMPLES]
+    rng = np.random.default_rng(0)
+    phone = phone_band(audio, rng)
+    spectrum = np.abs(np.fft.rfft(phone))
+    freqs = np.fft.rfftfreq(len(phone), 1 / SR)
+    assert phone.shape == audio.shape and spectrum[freqs > 4000].sum() < 0.01 * spectrum.sum()
+    impulse = np.zeros(SR // 2)
+    impulse[200], impulse[1800] = 1.0, 0.4
+    wet = room([impulse])(audio, rng)
+    assert wet.shape == audio.shape and np.corrcoef(audio, wet)[0, 1] > 0.7  # direct sound stays aligned
+    chain = random_chain(rooms=[impulse])
+    assert all(chain(audio, np.random.default_rng(k)).shape == audio.shape for k in range(4))
+
+
+@pytest.fixture()
+def ttskit_voice():
+    sys.path.insert(0, str(RECIPES))
+    try:
+        import ttskit_voice
+
+        yield ttskit_voice
+    finally:
+        sys.path.remove(str(RECIPES))
+
+
+class _Boom:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):  # unpickling this would create a file: the loader must never get that far
+        return (Path.touch, (self.marker,))
+
+
+def test_ttskit_loader_unpickles_only_pinned_shipped_files(tmp_path, ttskit_voice):
+    shipped = tmp_path / "model"
+    shipped.mkdir()
+    torch.save(torch.nn.Linear(3, 2), shipped / "tiny.pt")  # a whole pickled module, as ttskit ships
+    digest = hashlib.sha256((shipped / "tiny.pt").read_bytes()).hexdigest()
+    allowed = ("collections.OrderedDict", "torch.nn.modules.linear.Linear")
+    pinned = {"tiny.pt": digest}
+    load = ttskit_voice.load_shipped_model
+    module = load(shipped / "tiny.pt", model_dir=shipped, pinned=pinned, allowed=allowed)
+    assert isinstance(module, torch.nn.Linear) and module.weight.shape == (2, 3)
+
+    marker = tmp_path / "never-created"
+    (tmp_path / "user.pt").write_bytes(pickle.dumps(_Boom(marker)))
+    with pytest.raises(ttskit_voice.UntrustedModelFile, match="only ttskit's own"):
+        ttskit_voice.load_shipped_model(tmp_path / "user.pt", model_dir=shipped, pinned=pinned)
+    (shipped / "tiny.pt").write_bytes(pickle.dumps(_Boom(marker)))  # the pinned name, changed content
+    with pytest.raises(ttskit_voice.UntrustedModelFile, match="SHA-256"):
+        load(shipped / "tiny.pt", model_dir=shipped, pinned=pinned, allowed=allowed)
+    # Pinned, but naming a class outside the allowlist: weights_only refuses it.
+    torch.save(torch.nn.Conv1d(1, 1, 3), shipped / "conv.pt")
+    conv_digest = hashlib.sha256((shipped / "conv.pt").read_bytes()).hexdigest()
+    with pytest.raises(Exception, match="Unsupported global|not an allowed global|weights_only"):
+        ttskit_voice.load_shipped_model(shipped / "conv.pt", model_dir=shipped,
+                                        pinned={"conv.pt": conv_digest}, allowed=allowed)
+    assert not marker.exists()
