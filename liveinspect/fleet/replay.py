@@ -1,17 +1,13 @@
 """Assemble a broadcast's report from rows that workers decoded and ran through the models.
 
-This is the orchestrator's own scan (`pipelines.orchestrator._Scan`) fed
-from the rows: the cover comes decoded (the scan's `still`), the segments
+This is the orchestrator's own scan (`pipelines.orchestrator.BroadcastScan`)
+fed from the rows: the cover comes decoded (the scan's `still`), the segments
 come decoded with their shared products (its `segments`), and each item's
-model output comes from the model stage instead of a local batcher
-(`_submit`, the one step overridden). Everything else — preprocess (run again here, so per-stream
+model output comes from the model stage instead of a local batcher (the
+`submit` hook). Everything else — preprocess (run again here, so per-stream
 state counts as in a local scan), postprocess with the scan's stream states,
 the text check, failure fences, merging, `Policy.grade`, the report — is the
 orchestrator's code, so the Ray engine's reports are the local engine's.
-
-`_Scan` is private to the orchestrator; the lead has been asked for a public
-hook (a scan whose model outputs come from elsewhere). Until then this
-subclass is the one place that depends on its internals.
 """
 
 from __future__ import annotations
@@ -24,7 +20,7 @@ from liveinspect.media.segment import Segment
 from liveinspect.fleet.work import ItemResult, WorkRow
 from liveinspect.pipelines.base import Analyzer, StillImage
 from liveinspect.pipelines.batcher import TimedFuture
-from liveinspect.pipelines.orchestrator import Inspector, ScanResult, _Scan
+from liveinspect.pipelines.orchestrator import BroadcastScan, Inspector, ScanResult
 from liveinspect.schema import AnalyzerStatus, Broadcast, Modality
 
 MISMATCH = ("the model stage made a different number of items than preprocess makes here; an analyzer's "
@@ -46,11 +42,11 @@ class ShippedMediaError(MediaError):
         return self._text
 
 
-class ReplayScan(_Scan):
+class ReplayScan(BroadcastScan):
     """One broadcast's scan whose cover, segments and model outputs come from its rows, in order.
 
     The cover row becomes the scan's `still`, the segment rows its given `segments` (the end row
-    ends them, raising the worker's MediaError if decoding failed); `_submit` hands each item the
+    ends them, raising the worker's MediaError if decoding failed); `submit` hands each item the
     output the model stage computed for it."""
 
     def __init__(self, inspector: Inspector, broadcast: Broadcast, stream_id: str,
@@ -101,13 +97,13 @@ class ReplayScan(_Scan):
         active = {analyzer.name for analyzer in getattr(self, "active", ())}
         self.mismatched_items += sum(len(queue) for name, queue in self._outputs.items() if name in active)
 
-    def _load_cover(self) -> StillImage | None:
+    def load_cover(self) -> StillImage | None:
         if self._cover_error:  # the worker could not load it; say so as the local scan does
             self.problems.append(AnalyzerStatus(name="cover", state="failed", reason=self._cover_error))
             return None
-        return super()._load_cover()
+        return super().load_cover()
 
-    def _submit(self, analyzer: Analyzer, item: object) -> TimedFuture:
+    def submit(self, analyzer: Analyzer, item: object) -> TimedFuture:
         future = TimedFuture()
         queue = self._outputs.get(analyzer.name)
         if not queue:

@@ -5,9 +5,9 @@ stream, many streams at once from `scan_many`, or HTTP requests — submits its
 items to those batchers, so model calls are shared across segments and
 streams. The analyzers are shared and hold no scan's state: each scan names
 its stream itself and keeps every analyzer's per-stream state, timings and
-summaries in its own `_Scan`, so concurrent scans on one inspector give the
+summaries in its own `BroadcastScan`, so concurrent scans on one inspector give the
 same reports as sequential ones. Findings are graded in one place (the
-policy, called from `_Scan._add_findings`). A failing item is skipped and
+policy, called from `BroadcastScan._add_findings`). A failing item is skipped and
 recorded; an analyzer whose items keep failing is dropped for the rest of the
 scan; a source that stops decoding keeps everything decoded before.
 """
@@ -152,22 +152,22 @@ class Inspector:
         hand, and the report keeps everything found so far (media state "stopped"). `options`
         replaces the inspector's for this scan (window, frame rate, duration bound); the batching
         latency (`max_wait_s`) is the inspector's, since its batchers are shared."""
-        return _Scan(self, broadcast, self._new_stream_id(), on_findings, on_progress, stop,
-                     options=options).run()
+        return BroadcastScan(self, broadcast, self._new_stream_id(), on_findings, on_progress, stop,
+                             options=options).run()
 
     def inspect_still(self, image: Any, *, modality: Modality = Modality.cover,
                       broadcast: Broadcast | None = None) -> ScanResult:
         """Inspect one decoded RGB image (an uploaded cover or frame) as a scan of its own; its items
         share batches with every running scan's."""
         name = "cover" if modality is Modality.cover else "frame"
-        return _Scan(self, broadcast or Broadcast(source=""), self._new_stream_id(), None, None, None,
-                     still=StillImage(image=image, modality=modality, name=name)).run()
+        return BroadcastScan(self, broadcast or Broadcast(source=""), self._new_stream_id(), None, None,
+                             None, still=StillImage(image=image, modality=modality, name=name)).run()
 
     def inspect_segments(self, segments: Iterable[Segment], *, broadcast: Broadcast | None = None,
                          on_findings: FindingsCallback | None = None) -> ScanResult:
         """Scan media the caller decoded already (an uploaded audio clip) as one stream."""
-        return _Scan(self, broadcast or Broadcast(source=""), self._new_stream_id(), on_findings, None,
-                     None, segments=segments).run()
+        return BroadcastScan(self, broadcast or Broadcast(source=""), self._new_stream_id(), on_findings,
+                             None, None, segments=segments).run()
 
     def _new_stream_id(self) -> str:
         with self._numbers_lock:
@@ -211,8 +211,20 @@ class Inspector:
         return [self.policy.grade(finding) for finding in findings]
 
 
-class _Scan:
-    """The state of one scan of one broadcast: every analyzer's stream state, statuses, findings."""
+class BroadcastScan:
+    """The state of one scan of one broadcast: every analyzer's stream state, statuses, findings.
+
+    `Inspector.scan` makes one per call. A scan whose inputs come from elsewhere (the Ray engine
+    assembles reports from rows that workers decoded and ran through the models) subclasses it
+    and overrides the two hooks, nothing else:
+
+    - `submit(analyzer, item)`: where an item's model output comes from (here: the inspector's
+      batcher for that analyzer);
+    - `load_cover()`: how the broadcast's cover becomes a `StillImage` (or a recorded problem).
+
+    Given `still` and `segments` stand in for the cover and the source. A subclass may read
+    `active` (the analyzers still running) and add to `timings` and `problems`.
+    """
 
     def __init__(self, inspector: Inspector, broadcast: Broadcast, stream_id: str,
                  on_findings: FindingsCallback | None, on_progress: ProgressCallback | None,
@@ -315,7 +327,7 @@ class _Scan:
 
     def _inspect_cover(self) -> None:
         started = time.perf_counter()
-        still = self.still or self._load_cover()
+        still = self.still or self.load_cover()
         if still is None:
             return
         self.evidence.keep_still(still.name, still.image)
@@ -325,7 +337,7 @@ class _Scan:
                 a, a.preprocess_image(still, st)), frames={})
         self.timings["cover_s"] = round(time.perf_counter() - started, 3)
 
-    def _load_cover(self) -> StillImage | None:
+    def load_cover(self) -> StillImage | None:
         if not self.broadcast.cover:
             return None
         from liveinspect.media import load_image
@@ -398,7 +410,7 @@ class _Scan:
             except Exception as error:  # noqa: BLE001 - an analyzer's bug must not end the scan
                 self._item_failed(analyzer, error, where=f"segment {segment.index}")
                 continue
-            pending[analyzer] = (items, [self._submit(analyzer, item) for item in items])
+            pending[analyzer] = (items, [self.submit(analyzer, item) for item in items])
         for analyzer, (items, futures) in pending.items():
             self._absorb(analyzer, lambda a=analyzer, i=items, f=futures: self._collect(a, i, f),
                          frames=frames)
@@ -424,7 +436,7 @@ class _Scan:
 
     # -- plumbing ------------------------------------------------------------------
 
-    def _submit(self, analyzer: Analyzer, item: Any) -> TimedFuture:
+    def submit(self, analyzer: Analyzer, item: Any) -> TimedFuture:
         return self.inspector._batchers[analyzer.name].submit(item)
 
     def _collect(self, analyzer: Analyzer, items: list, futures: list[TimedFuture]) -> AnalyzerOutput:
@@ -450,7 +462,7 @@ class _Scan:
         return output
 
     def _run_items(self, analyzer: Analyzer, items: list) -> AnalyzerOutput:
-        return self._collect(analyzer, items, [self._submit(analyzer, item) for item in items])
+        return self._collect(analyzer, items, [self.submit(analyzer, item) for item in items])
 
     def _absorb(self, analyzer: Analyzer, produce: Callable[[], AnalyzerOutput],
                 frames: dict) -> None:
