@@ -44,6 +44,65 @@ def make_thin_video(path: Path, size: tuple[int, int] = (4096, 2), seconds: floa
     return make_video(path, seconds=seconds, fps=5, size=size, with_audio=True)
 
 
+def make_qr_video(path: Path, payload: str = "https://u.wechat.com/EBxYz12AbCd", seconds: float = 3.0,
+                  size: tuple[int, int] = (640, 360)) -> Path:
+    """An H.264 MP4 whose frames show one QR code (row 2: the code must be read whatever the
+    cover does)."""
+    import av
+    import qrcode
+
+    width, height = size
+    side = min(width, height) * 2 // 3
+    code = np.asarray(qrcode.make(payload, border=2).convert("RGB").resize((side, side), 0))
+    picture = np.full((height, width, 3), (70, 90, 110), np.uint8)
+    top, left = (height - side) // 2, (width - side) // 2
+    picture[top:top + side, left:left + side] = code
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=5)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.options = {"preset": "ultrafast"}
+        for i in range(round(seconds * 5)):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def make_claim_model(folder: Path, hostile: str | None = None) -> Path:
+    """A tiny transformers BERT claim classifier (compliant / absolute_term) saved in `folder`.
+
+    hostile="wider": config.json widened after saving, so every tensor has the wrong shape
+    (transformers refuses that itself). hostile="renamed": the weights file's tensors renamed, so
+    transformers finds none of the keys it expects and would quietly initialise them at random
+    (row 12 of issue 9)."""
+    from safetensors.numpy import load_file, save_file
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "全", "网", "第", "一",
+                                "加", "微", "信"]))
+    labels = {0: "compliant", 1: "absolute_term"}
+    config = BertConfig(vocab_size=12, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=16, max_position_embeddings=32, id2label=labels,
+                        label2id={v: k for k, v in labels.items()})
+    BertForSequenceClassification(config).save_pretrained(folder)
+    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(folder)
+    if hostile == "wider":
+        wider = BertConfig.from_pretrained(folder)
+        wider.hidden_size, wider.intermediate_size = 16, 32
+        wider.save_pretrained(folder)
+    elif hostile == "renamed":
+        weights = folder / "model.safetensors"
+        tensors = load_file(str(weights))
+        save_file({f"other_model.{name}": value for name, value in tensors.items()}, str(weights),
+                  metadata={"format": "pt"})
+    elif hostile is not None:
+        raise ValueError(f"unknown hostile claim model {hostile!r}")
+    return folder
+
+
 def make_secret(folder: Path) -> Path:
     """A valid segment outside the playlists' folder: reading it would be the bypass."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -81,14 +140,32 @@ def hostile_playlists(show: Path) -> dict[str, Path]:
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Serves the folder; /redirect?to=URL answers 302 to URL; /trickle sends 2 KB every 2 s."""
+    """Serves the folder; /redirect?to=URL answers 302 to URL; /trickle sends 2 KB every 2 s;
+    /stall sends the first half of stall.ts, then holds the connection open for `stall_s`.
+
+    Every requested path is appended to `requests` (shared by all servers), so a caller can
+    tell whether a refused URL was fetched after all."""
 
     trickle_pause_s = 2.0
+    stall_s = 120.0
+    requests: list[str] = []
 
     def log_message(self, *args) -> None:
         pass
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.requests.append(f"{self.server.server_address[0]}{self.path}")
+        if self.path.startswith("/stall"):
+            data = (Path(self.directory) / "stall.ts").read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp2t")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                self.wfile.write(data[:len(data) // 2])
+                self.wfile.flush()
+                time.sleep(self.stall_s)
+            return
         if self.path.startswith("/redirect?to="):
             self.send_response(302)
             self.send_header("Location", self.path.split("=", 1)[1])
@@ -110,15 +187,16 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve(root: Path) -> Iterator[str]:
-    """Serve `root` on 127.0.0.1; yields the base URL."""
+def serve(root: Path, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve `root` on `host` (a loopback address; 127.0.0.2 plays an internal service); yields
+    the base URL."""
     handler = functools.partial(_Handler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer((host, 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://{host}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -191,28 +191,18 @@ def test_whisper_tensors_must_match_dims(tmp_path):
 
 # -- row 12: transformers weights that do not belong to the config ----------------------------------
 
-def test_transformers_claim_model_with_foreign_weights_is_refused(tmp_path):
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+@pytest.mark.parametrize("hostile", ["renamed", "wider"])
+def test_transformers_claim_model_with_foreign_weights_is_refused(tmp_path, hostile):
+    # "renamed": no tensor has a name the config expects; transformers would initialise them all at
+    # random and the scan would go on (the defect; before the fix this loaded). "wider": every
+    # shape is wrong; transformers refuses that itself, and so do we, with our message.
+    from hostile_factory import make_claim_model
 
     from liveinspect.models.claims.transformer import TransformerClaimClassifier
 
-    vocab = tmp_path / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "加", "微", "信"]))
-    labels = {0: "compliant", 1: "offplatform_lure"}
-    config = BertConfig(vocab_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=16, max_position_embeddings=32, id2label=labels,
-                        label2id={v: k for k, v in labels.items()})
-    good = tmp_path / "good"
-    BertForSequenceClassification(config).save_pretrained(good)
-    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(good)
-    assert TransformerClaimClassifier.from_pretrained(good).labels == ["compliant", "offplatform_lure"]
-    # The same files with a config of another width: every tensor mismatches.
-    bad = tmp_path / "bad"
-    BertForSequenceClassification(config).save_pretrained(bad)
-    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(bad)
-    wider = BertConfig.from_pretrained(bad)
-    wider.hidden_size, wider.intermediate_size = 16, 32
-    wider.save_pretrained(bad)
+    good = make_claim_model(tmp_path / "good")
+    assert TransformerClaimClassifier.from_pretrained(good).labels == ["compliant", "absolute_term"]
+    bad = make_claim_model(tmp_path / "bad", hostile=hostile)
     with pytest.raises(CheckpointError, match="do not match config.json|cannot load"):
         TransformerClaimClassifier.from_pretrained(bad)
 
