@@ -69,6 +69,41 @@ def make_qr_video(path: Path, payload: str = "https://u.wechat.com/EBxYz12AbCd",
     return path
 
 
+@contextlib.contextmanager
+def watch_reads(folder: Path) -> Iterator[list[str]]:
+    """Names of the files in `folder` that anything on this machine opened while the block ran
+    (inotify IN_OPEN/IN_ACCESS: it sees FFmpeg's opens in C too, which no Python hook does).
+
+    The list is filled when the block ends. Row 5's tests use it to prove a secret was never
+    read, not merely that an error was raised at some point."""
+    import ctypes
+    import os
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    in_access, in_open, in_isdir, in_nonblock = 0x1, 0x20, 0x40000000, os.O_NONBLOCK
+    fd = libc.inotify_init1(in_nonblock)
+    if fd < 0 or libc.inotify_add_watch(fd, str(folder).encode(), in_open | in_access) < 0:
+        raise OSError(ctypes.get_errno(), f"inotify on {folder} failed")
+    seen: list[str] = []
+    try:
+        yield seen
+        time.sleep(0.05)
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                break
+            position = 0
+            while position + 16 <= len(data):
+                _, mask, _, length = struct.unpack_from("iIII", data, position)
+                name = data[position + 16:position + 16 + length].split(b"\0", 1)[0].decode()
+                if name and not mask & in_isdir and name not in seen:
+                    seen.append(name)
+                position += 16 + length
+    finally:
+        os.close(fd)
+
+
 def make_claim_model(folder: Path, hostile: str | None = None) -> Path:
     """A tiny transformers BERT claim classifier (compliant / absolute_term) saved in `folder`.
 

@@ -18,6 +18,7 @@ from hostile_factory import (
     make_thin_video,
     make_wav_header,
     serve,
+    watch_reads,
 )
 from media_factory import make_png_header, make_video, truncate
 
@@ -54,6 +55,40 @@ def test_every_open_is_checked_even_when_the_text_check_misses(playlists, name, 
     monkeypatch.setattr(guard, "_check_playlist", lambda *args, **kwargs: None)
     with pytest.raises(UnsafeSourceError, match="outside its own folder"):
         _drain(playlists[name])
+
+
+@pytest.mark.parametrize("name", ["nul.m3u8", "map_unquoted.m3u8", "key_unquoted.m3u8", "sub_named_ts.m3u8",
+                                  "dotdot.m3u8", "absolute.m3u8", "file_url.m3u8"])
+def test_a_scan_never_reads_outside_the_playlists_folder(playlists, tmp_path, name, capsys):
+    # The whole scan, not only the decoder: every part that opens the source (the AI-label
+    # metadata reader too) must go through the checked opener. Before, the metadata reader
+    # handed the playlist to FFmpeg unguarded and it read ../secret/ while the decoder refused.
+    from liveinspect.cli import main
+
+    with watch_reads(tmp_path / "secret") as reads:
+        code = main(["scan", str(playlists[name]), "--out", str(tmp_path / "out"), "--analyzers", "none",
+                     "--no-progress"])
+    assert code == 2 and "outside its own folder" in capsys.readouterr().err
+    assert reads == []
+
+
+def test_a_local_playlist_cannot_make_the_scan_fetch_urls(tmp_path, capsys):
+    from hostile_factory import _Handler
+
+    from liveinspect.cli import main
+
+    www = tmp_path / "www"
+    www.mkdir()
+    make_video(www / "ok.m3u8", seconds=2.0, fps=5, size=(32, 32), container="hls")
+    show = tmp_path / "show"
+    show.mkdir()
+    with serve(www) as base:
+        (show / "p.m3u8").write_text(PLAYLIST_HEAD + f"#EXTINF:2.0,\n{base}/ok0.ts\n#EXT-X-ENDLIST\n")
+        before = len(_Handler.requests)
+        code = main(["scan", str(show / "p.m3u8"), "--out", str(tmp_path / "out"), "--analyzers", "none",
+                     "--no-progress"])
+        assert _Handler.requests[before:] == []   # nothing fetched, by the decoder or anyone else
+    assert code == 2 and "outside its own folder" in capsys.readouterr().err
 
 
 def test_data_uris_in_a_playlist_are_refused(playlists):

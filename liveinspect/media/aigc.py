@@ -169,16 +169,21 @@ def _first_json_object(text: str) -> object | None:
 def _read_container_tags(path: Path, found: _Collector) -> None:
     import av
 
+    from liveinspect.media.source import open_container
+
+    # Opened exactly as the decoder opens it (protocol whitelist, the `file:` prefix, the opener
+    # that keeps an HLS playlist inside its folder, timeouts): a plain av.open here let a local
+    # playlist or concat list make FFmpeg read any file on the machine while the decoder refused
+    # the same source (issue 9, row 5).
     try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError, ValueError):
-        return  # not a media file PyAV knows: the raw scan still looks
-    with container:
-        for key, value in container.metadata.items():
-            found.value(key, value, f"container tag {key!r}")
-        for stream in container.streams:
-            for key, value in stream.metadata.items():
-                found.value(key, value, f"{stream.type} stream {stream.index} tag {key!r}")
+        with open_container(path) as container:
+            for key, value in container.metadata.items():
+                found.value(key, value, f"container tag {key!r}")
+            for stream in container.streams:
+                for key, value in stream.metadata.items():
+                    found.value(key, value, f"{stream.type} stream {stream.index} tag {key!r}")
+    except (MediaError, av.error.FFmpegError, OSError, ValueError):
+        return  # refused, or not a media file PyAV knows: the decoder says why; the raw scan still looks
 
 
 def _read_riff(data: bytes, found: _Collector) -> None:
