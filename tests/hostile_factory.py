@@ -69,39 +69,58 @@ def make_qr_video(path: Path, payload: str = "https://u.wechat.com/EBxYz12AbCd",
     return path
 
 
-@contextlib.contextmanager
-def watch_reads(folder: Path) -> Iterator[list[str]]:
-    """Names of the files in `folder` that anything on this machine opened while the block ran
-    (inotify IN_OPEN/IN_ACCESS: it sees FFmpeg's opens in C too, which no Python hook does).
+class OpenWatch:
+    """inotify IN_OPEN/IN_ACCESS on one folder: which of its files anything on this machine opened
+    (FFmpeg's opens in C too, which no Python hook sees)."""
 
-    The list is filled when the block ends. Row 5's tests use it to prove a secret was never
-    read, not merely that an error was raised at some point."""
-    import ctypes
-    import os
+    def __init__(self, folder: Path) -> None:
+        import ctypes
+        import os
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    in_access, in_open, in_isdir, in_nonblock = 0x1, 0x20, 0x40000000, os.O_NONBLOCK
-    fd = libc.inotify_init1(in_nonblock)
-    if fd < 0 or libc.inotify_add_watch(fd, str(folder).encode(), in_open | in_access) < 0:
-        raise OSError(ctypes.get_errno(), f"inotify on {folder} failed")
-    seen: list[str] = []
-    try:
-        yield seen
-        time.sleep(0.05)
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = libc.inotify_init1(os.O_NONBLOCK)
+        if self.fd < 0 or libc.inotify_add_watch(self.fd, str(folder).encode(), 0x20 | 0x1) < 0:
+            raise OSError(ctypes.get_errno(), f"inotify on {folder} failed")
+
+    def names(self, wait_s: float = 0.0) -> list[str]:
+        """File names opened since the last call (waiting up to `wait_s` for the first)."""
+        import os
+        import select
+
+        if wait_s:
+            select.select([self.fd], [], [], wait_s)
+        found: list[str] = []
         while True:
             try:
-                data = os.read(fd, 65536)
+                data = os.read(self.fd, 65536)
             except BlockingIOError:
-                break
+                return found
             position = 0
             while position + 16 <= len(data):
                 _, mask, _, length = struct.unpack_from("iIII", data, position)
                 name = data[position + 16:position + 16 + length].split(b"\0", 1)[0].decode()
-                if name and not mask & in_isdir and name not in seen:
-                    seen.append(name)
+                if name and not mask & 0x40000000 and name not in found:   # IN_ISDIR
+                    found.append(name)
                 position += 16 + length
+
+    def close(self) -> None:
+        import os
+
+        os.close(self.fd)
+
+
+@contextlib.contextmanager
+def watch_reads(folder: Path) -> Iterator[list[str]]:
+    """Names of the files in `folder` opened while the block ran (filled when it ends). Row 5's
+    tests use it to prove a secret was never read, not merely that an error was raised."""
+    watch = OpenWatch(folder)
+    seen: list[str] = []
+    try:
+        yield seen
+        time.sleep(0.05)
+        seen.extend(watch.names())
     finally:
-        os.close(fd)
+        watch.close()
 
 
 def make_claim_model(folder: Path, hostile: str | None = None) -> Path:
@@ -182,7 +201,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     tell whether a refused URL was fetched after all."""
 
     trickle_pause_s = 2.0
-    stall_s = 120.0
+    stall_s = 60.0
     requests: list[str] = []
 
     def log_message(self, *args) -> None:

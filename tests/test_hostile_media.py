@@ -226,6 +226,30 @@ def test_trickling_peer_cannot_outlast_the_read_budget(web):
     assert default_read_budget(5.0) == pytest.approx(37.5) and default_read_budget(None) is None
 
 
+@pytest.mark.slow
+def test_a_peer_that_stalls_mid_file_gives_a_partial_scan(tmp_path, monkeypatch, capfd):
+    # Row 6, "a mid-stream read timeout": before the fix exit 0; then exit 2 ("cannot open: timed
+    # out") with PyAV's dropped-exception traceback, because the open's seek near the end (the
+    # duration estimate) timed out and PyAV kept that exception for its next call.
+    import json
+
+    from liveinspect.cli import main
+    from liveinspect.media import source
+
+    monkeypatch.setattr(source, "NETWORK_TIMEOUT_S", (5.0, 2.0))
+    www = tmp_path / "www"
+    www.mkdir()
+    make_video(www / "stall.ts", seconds=20.0, fps=5, size=(160, 120))
+    with serve(www) as base:
+        code = main(["scan", f"{base}/stall", "--out", str(tmp_path / "out"), "--analyzers", "none",
+                     "--no-progress", "--allow-private-urls"])
+    err = capfd.readouterr().err
+    assert code == 3 and "incomplete: media partial" in err, err
+    assert "Traceback" not in err and "exception being dropped" not in err
+    media = json.loads((tmp_path / "out" / "report.json").read_text())["media"]
+    assert media["state"] == "partial" and 3 < media["stopped_at"] < 15   # the first half was inspected
+
+
 # -- row 10: header values that multiply the work --------------------------------------------------
 
 @pytest.mark.parametrize("rate", [1, 100, 3_000_000])

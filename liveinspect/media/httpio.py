@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import http.client
 import io
+import logging
 import re
 import socket
 import ssl
 from urllib.parse import urljoin, urlsplit
 
-from liveinspect.errors import MediaError
+from liveinspect.errors import MediaError, UnsafeSourceError
 from liveinspect.media.budget import ReadBudget
 from liveinspect.media.netguard import CheckedURL, check_url
+
+log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
 # A server that ignores a Range request is skipped forward by reading; past
@@ -93,6 +96,7 @@ class HttpReader(io.RawIOBase):
         self._pos = offset
         self._conn: http.client.HTTPConnection | None = None
         self._response: http.client.HTTPResponse | None = None
+        self._broken: MediaError | None = None   # why reads cannot go on after a failed seek
         self._open(offset)
 
     # -- connection ---------------------------------------------------------------------------------
@@ -126,6 +130,7 @@ class HttpReader(io.RawIOBase):
 
     def _open(self, offset: int) -> None:
         self._close_response()
+        self._broken = None
         conn, response, url = self._request(self.final_url, offset)
         if response.status == 416 and offset > 0:   # a seek at or past the end
             self._conn, self._response, self._pos = conn, None, offset
@@ -153,9 +158,18 @@ class HttpReader(io.RawIOBase):
         if count > _MAX_SKIP_BYTES:
             raise OSError("server ignores byte ranges; cannot seek this far")
         while count > 0:
-            chunk = self._response.read(min(count, 65536))
+            if self.budget is not None:
+                self.budget.check(self.final_url)
+            try:
+                chunk = self._response.read(min(count, 65536))
+            except TimeoutError as error:
+                raise MediaError(f"network peer did not answer in {self.read_timeout:.0f} s",
+                                 source=self.final_url) from error
+            except (OSError, http.client.HTTPException) as error:
+                raise MediaError(f"connection broke: {_describe(error)}", source=self.final_url) from error
             if not chunk:
-                break
+                raise MediaError(f"connection closed while seeking ({count:,} bytes short)",
+                                 source=self.final_url)
             count -= len(chunk)
 
     def _close_response(self) -> None:
@@ -178,6 +192,8 @@ class HttpReader(io.RawIOBase):
         return self._pos
 
     def read(self, size: int = -1) -> bytes:
+        if self._broken is not None:
+            raise self._broken
         if self._response is None:
             return b""
         if self.budget is not None:
@@ -210,7 +226,27 @@ class HttpReader(io.RawIOBase):
             return offset
         if not self.seekable():
             raise OSError("this HTTP source cannot seek (no byte-range support)")
-        self._open(offset)
+        here = self._pos
+        try:
+            self._open(offset)
+        except UnsafeSourceError:
+            raise
+        except (MediaError, OSError) as error:
+            # FFmpeg takes a failed seek in its stride (it seeks near the end of a transport
+            # stream only to estimate its duration) and reads on. An exception raised here would
+            # instead be kept by PyAV and fail its next, unrelated call: a peer that stalls late
+            # in a file (or ignores ranges) made the whole open fail with a traceback. So: say
+            # "cannot seek" with a negative result and carry on from where we were.
+            log.info("seek to byte %d of %s failed (%s); reading on from byte %d", offset,
+                     self.final_url, error, here)
+            self._close_response()
+            self._pos = here
+            try:
+                self._open(here)
+            except (MediaError, OSError) as again:
+                self._broken = again if isinstance(again, MediaError) else \
+                    MediaError(f"connection broke: {_describe(again)}", source=self.final_url)
+            return -1
         return offset
 
     def close(self) -> None:
