@@ -1,6 +1,7 @@
 """What the export and edge tests share: one full export (int8 where the budgets allow), built once
 and kept in `.cache/test-export/<key>` across runs; the key hashes the exporter's code, the package
-version and the Whisper weights, so any change to what an export writes builds it again."""
+version, the Whisper weights and the shipped weights the export copies, so any change to what an
+export writes builds it again."""
 
 from __future__ import annotations
 
@@ -27,8 +28,13 @@ def export_key() -> str:
     sources = sorted(p for p in (ROOT / "liveinspect" / "export").glob("*.py") if p.name != "bundle.py")
     sources += [ROOT / "liveinspect" / "models" / "claims" / "e5_onnx.py",
                 ROOT / "liveinspect" / "models" / "faces" / "nets.py"]
+    # The shipped weights an export copies or converts (voice and avatar heads, claim models, AASIST):
+    # an export holding an older head than the checkout's torch path reads would make the edge
+    # comparisons fail for a reason that is not the edge's.
+    weights = ROOT / "liveinspect" / "models" / "weights"
+    sources += sorted(p for p in weights.rglob("*") if p.is_file())
     for path in sources:
-        digest.update(path.name.encode() + path.read_bytes())
+        digest.update(path.relative_to(ROOT).as_posix().encode() + path.read_bytes())
     digest.update((resolve_whisper_weights().sha256 or "").encode())
     return digest.hexdigest()[:16]
 
