@@ -234,3 +234,18 @@ def test_ttskit_loader_unpickles_only_pinned_shipped_files(tmp_path, ttskit_voic
         ttskit_voice.load_shipped_model(shipped / "conv.pt", model_dir=shipped,
                                         pinned={"conv.pt": conv_digest}, allowed=allowed)
     assert not marker.exists()
+
+
+def test_sampled_stretches_cost_one_window_per_hop_of_speech():
+    from liveinspect.models.voice.features import stretch_windows
+
+    hop = 10 * SR
+    for seconds, expected in ((29.5, 3), (45.0, 5), (6.0, 2)):
+        voiced = int(seconds * SR)
+        windows = stretch_windows([(0, voiced)], gap=SR, hop=hop)
+        assert len(windows) == expected  # the old rule (hop apart, plus one flush with the end): 4, 5, 2
+        starts = [w.pieces[0][0] for w in windows]
+        assert starts[0] == 0 and windows[-1].pieces[-1][1] == voiced  # both ends are sampled
+        gaps = np.diff(starts)
+        assert gaps.min() > 0 and gaps.max() - gaps.min() <= 1 and gaps.max() <= 1.5 * hop  # evenly spread
+        assert all(sum(b - a for a, b in w.pieces) == WINDOW_SAMPLES for w in windows)

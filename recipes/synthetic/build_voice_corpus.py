@@ -271,10 +271,15 @@ def build(out: Path, sdist_dir: Path, per_generator: int, seed: int, *, reuse: b
               f"ARCTIC {'yes' if arctic else 'no'}", flush=True)
         rng = stream("ami")
         ami_crops = []
-        for k, path in enumerate(wavs):
-            split = "test" if k % 3 == 2 else "train"  # by file: a meeting's crops stay together
-            for crop in _speech_crops(_read_wav(path), 24, rng):
-                ami_crops.append((path.stem, split, crop))
+        per_file = [(path.stem, _speech_crops(_read_wav(path), 24, rng)) for path in wavs]
+        # Split by file (a meeting's crops stay together), a file going to test while test holds less than
+        # a third of the crops so far: the files differ a lot in how much speech they hold.
+        held, total = 0, 0
+        for stem, crops in per_file:
+            split = "test" if held < (total + len(crops)) / 3 else "train"
+            held += len(crops) if split == "test" else 0
+            total += len(crops)
+            ami_crops.extend((stem, split, crop) for crop in crops)
         for i, (speaker, split, crop) in enumerate(ami_crops):
             add("ami", i, crop, speaker, "bona-fide", split)
         if sample is not None:  # the pyannote sample: never trained on

@@ -209,8 +209,9 @@ class StretchWindow:
 def stretch_windows(regions: list[tuple[int, int]], *, gap: int, window: int = WINDOW_SAMPLES,
                     hop: int = WINDOW_SAMPLES, min_samples: int = SAMPLE_RATE // 2) -> list[StretchWindow]:
     """Group regions less than `gap` samples apart into stretches, join each stretch's voiced samples
-    and cut windows `hop` voiced samples apart (the last flush with the end); a stretch with less
-    voice than one window gives one window, tiled; one with less than `min_samples` none."""
+    and cut windows over it: `hop` voiced samples apart when they tile it (the last flush with the end),
+    ceil(voice / hop) (at least 2) spread from its start to its end when they sample it; a stretch with
+    less voice than one window gives one window, tiled; one with less than `min_samples` none."""
     stretches: list[list[tuple[int, int]]] = []
     for start, end in sorted(regions):
         if stretches and start - stretches[-1][-1][1] <= gap:
@@ -223,9 +224,19 @@ def stretch_windows(regions: list[tuple[int, int]], *, gap: int, window: int = W
         if voiced < min_samples:
             continue
         span = (parts[0][0], parts[-1][1])
-        starts = [0] if voiced <= window else list(range(0, voiced - window + 1, hop))
-        if voiced > window and starts[-1] + window < voiced:
-            starts.append(voiced - window)
+        last = voiced - window
+        if voiced <= window:
+            starts = [0]
+        elif hop <= window:  # windows tile the speech: `hop` apart, the last flush with the end
+            starts = list(range(0, last + 1, hop))
+            if starts[-1] < last:
+                starts.append(last)
+        else:
+            # Windows sample the speech (the analyzer's default): the first at the stretch's start, the
+            # last flush with its end, ceil(voice / hop) of them (at least those two) spread evenly between,
+            # so a long stretch costs one window per `hop` of voice rather than one more for its tail.
+            count = max(2, -(-voiced // hop))
+            starts = [round(k * last / (count - 1)) for k in range(count)]
         for offset in starts:
             out.append(StretchWindow(_pieces(parts, offset, min(offset + window, voiced)), span))
     return out
