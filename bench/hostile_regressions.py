@@ -685,11 +685,13 @@ def build_cases(ws: Path, base: Path) -> list[Case]:
     def no_exit_zero_or_crash(r: Run) -> tuple[bool, str]:
         return r.code == 0 or r.traceback or "unexpected error" in r.stderr or r.killed, \
             f"exit {r.exit_text()}: {r.last[:100]}"
-    bomb_source = make_png_header(ws / "bomb-source.png", 20000, 20000)
-    cases.append(Case("15", "20000x20000 PNG as the SOURCE",
+    # A real, decodable PNG (not only a header): 144 Mpx of zeros in a few hundred KB.
+    bomb_source = hf.make_png_bomb(ws / "bomb-source.png", 12000, 12000)
+    cases.append(Case("15", "12000x12000 PNG (decodable, 140 KB) as the SOURCE",
                       Side(_scan(str(bomb_source), out("bombsrc", "b")),
-                           lambda r: (r.rss_mb > 1000 or r.code != 2 or "unexpected" in r.stderr,
-                                      f"exit {r.exit_text()}, RSS {r.rss_mb:.0f} MB: {r.last[:70]}"), 120),
+                           lambda r: (r.rss_mb > 1500 or r.code != 2 or "unexpected" in r.stderr,
+                                      f"exit {r.exit_text()}, RSS {r.rss_mb:.0f} MB: {r.last[:70]}"), 120,
+                           as_limit=8 << 30),
                       Side(_scan(str(bomb_source), out("bombsrc", "a")),
                            refused_small("too large"), 120)))
     long_clip = make_video(ws / "long.mp4", seconds=40.0, fps=5, size=(160, 120))

@@ -34,6 +34,24 @@ def make_wav_header(path: Path, *, rate: int, samples: int, channels: int = 1) -
     return path
 
 
+def make_png_bomb(path: Path, width: int, height: int) -> Path:
+    """A real, decodable grayscale PNG of `width` x `height` zeros: a few hundred KB that decode
+    to width*height bytes (times 3 as RGB). Unlike media_factory.make_png_header, a loader without
+    a pixel limit really allocates it."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    packer = zlib.compressobj(9)
+    row = b"\0" * (width + 1)   # filter byte 0, then the row's zeros
+    body = b"".join(packer.compress(row * 64) for _ in range(height // 64))
+    body += packer.compress(row * (height % 64)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    return path
+
+
 def make_thin_image(path: Path, size: tuple[int, int]) -> Path:
     Image.new("RGB", size, (250, 250, 250)).save(path)
     return path

@@ -73,6 +73,18 @@ def test_unreadable_cover_exits_incomplete_and_missing_cover_is_an_error(tmp_pat
     assert _scan(tmp_path, str(clip), "--cover", str(tmp_path / "nope.png")) == EXIT_ERROR
 
 
+def test_a_bomb_picture_fails_the_cover_and_nothing_else(tmp_path, capsys):
+    # The AI-label metadata reader opened the picture with PIL too; its DecompressionBombError
+    # failed the whole disclosure assessor ("analyzer disclosure failed"), a second, false reason.
+    from media_factory import make_png_header
+
+    clip = make_video(tmp_path / "v.mp4", seconds=1.0, fps=5, size=(32, 32))
+    bomb = make_png_header(tmp_path / "bomb.png", 30000, 30000)
+    assert _scan(tmp_path, str(clip), "--cover", str(bomb)) == EXIT_INCOMPLETE
+    err = capsys.readouterr().err
+    assert "cover failed" in err and "too large" in err and "disclosure" not in err
+
+
 def test_out_is_checked_before_the_scan(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")

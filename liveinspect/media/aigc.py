@@ -214,8 +214,8 @@ def _read_image(path: Path, head: bytes, found: _Collector) -> None:
 
     try:
         image = Image.open(path)
-    except (UnidentifiedImageError, OSError):
-        return
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        return   # a bomb is refused where the picture is loaded (media/image.py); no tags from it
     with image:
         for key, value in image.info.items():
             if key in ("xmp", "XML:com.adobe.xmp"):

@@ -97,6 +97,7 @@ class HttpReader(io.RawIOBase):
         self._conn: http.client.HTTPConnection | None = None
         self._response: http.client.HTTPResponse | None = None
         self._broken: MediaError | None = None   # why reads cannot go on after a failed seek
+        self._seek_failed: Exception | None = None
         self._open(offset)
 
     # -- connection ---------------------------------------------------------------------------------
@@ -227,6 +228,8 @@ class HttpReader(io.RawIOBase):
         if not self.seekable():
             raise OSError("this HTTP source cannot seek (no byte-range support)")
         here = self._pos
+        if self._seek_failed is not None and not self.accepts_ranges:
+            return -1   # skipping forward stalled once; FFmpeg's retries would each wait as long
         try:
             self._open(offset)
         except UnsafeSourceError:
@@ -239,6 +242,7 @@ class HttpReader(io.RawIOBase):
             # "cannot seek" with a negative result and carry on from where we were.
             log.info("seek to byte %d of %s failed (%s); reading on from byte %d", offset,
                      self.final_url, error, here)
+            self._seek_failed = error
             self._close_response()
             self._pos = here
             try:
