@@ -3,7 +3,9 @@
 Per segment it reads the shared `speech_regions` product (VAD runs once for
 speech and voice), joins the voiced audio of each continuous stretch (the
 pauses left out, as in training, so a model cannot key on them), cuts 4.04 s
-windows `hop_s` voiced seconds apart (at least one per stretch), and scores
+windows over it — one per `hop_s` voiced seconds, spread evenly from the
+stretch's start to its end (at least two when it is longer than a window,
+one when shorter; `models.voice.features.stretch_windows`) — and scores
 them in batches shared across segments and streams. Scores are kept in the
 scan's stream state; at the end of the stream windows are grouped into
 continuous speech stretches (regions less than `stretch_gap_s` apart,
@@ -52,8 +54,9 @@ class VoiceOptions:
     backend: str = option("onnx", flag="--voice-backend",
                           help="onnx (ONNX Runtime, the default) or torch")
     hop_s: float = option(10.0, flag="--voice-hop",
-                          help="seconds of speech between scored 4 s windows inside a stretch; smaller "
-                               "scores more of the audio and costs more (see bench/voice.py)")
+                          help="seconds of speech per scored 4 s window inside a stretch (the windows "
+                               "are spread evenly over it, so neighbours may be up to ~1.3x this apart); "
+                               "smaller scores more of the audio and costs more (see bench/voice.py)")
     threshold: float | None = option(None, flag="--voice-threshold",
                                      help="probability at which a stretch is reported synthetic "
                                           "(default: aigc_labels.yaml thresholds.voice)")
