@@ -233,6 +233,18 @@ def _bounded_error(r: Run, code: int, *words: str) -> tuple[bool, str]:
     return ok, f"exit {r.exit_text()}: {r.last[:110]}"
 
 
+def _cut_faststart_mp4(ws: Path) -> Path:
+    """A 6 s MP4 with its index first (faststart), cut in half: it opens, then ends early."""
+    faststart = ws / "faststart.mp4"
+    whole = make_video(ws / "whole6.mp4", seconds=6.0, fps=5, size=(64, 48))
+    subprocess.run([PY, "-c", "import av,sys\n"
+                    "i=av.open(sys.argv[1]);o=av.open(sys.argv[2],'w',options={'movflags':'faststart'})\n"
+                    "m={s.index:o.add_stream_from_template(s) for s in i.streams}\n"
+                    "[o.mux(p) or None for p in i.demux() if p.dts is not None and setattr(p,'stream',"
+                    "m[p.stream.index]) is None]\no.close()", str(whole), str(faststart)], check=True)
+    return truncate(faststart, 0.5, out=ws / "faststart-cut.mp4")
+
+
 def build_cases(ws: Path, base: Path) -> list[Case]:
     """Every row of issue 9's table, built in `ws`. `base` is the baseline tree."""
     cases: list[Case] = []
@@ -383,14 +395,7 @@ def build_cases(ws: Path, base: Path) -> list[Case]:
                            strace="openat,open", setup=live_setup)))
 
     # Row 6: partial or skipped inspection exited 0.
-    faststart = ws / "faststart.mp4"
-    whole = make_video(ws / "whole6.mp4", seconds=6.0, fps=5, size=(64, 48))
-    subprocess.run([PY, "-c", "import av,sys\n"
-                    "i=av.open(sys.argv[1]);o=av.open(sys.argv[2],'w',options={'movflags':'faststart'})\n"
-                    "m={s.index:o.add_stream_from_template(s) for s in i.streams}\n"
-                    "[o.mux(p) or None for p in i.demux() if p.dts is not None and setattr(p,'stream',"
-                    "m[p.stream.index]) is None]\no.close()", str(whole), str(faststart)], check=True)
-    cut_mp4 = truncate(faststart, 0.5, out=ws / "faststart-cut.mp4")
+    cut_mp4 = _cut_faststart_mp4(ws)
     svg = ws / "cover.svg"
     svg.write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
     bomb = make_png_header(ws / "bomb30000.png", 30000, 30000)
@@ -863,14 +868,15 @@ def _mb(value: int | None) -> str:
 
 def markdown_table(results: list[dict]) -> str:
     lines = ["| row | hostile input | before (3b998d3): exit, wall, peak RSS — what went wrong | "
-             "after: exit, wall, peak RSS — what happens | shown |",
-             "| --- | --- | --- | --- | --- |"]
+             "after: exit, wall, peak RSS — what happens | defect shown | fixed |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for r in results:
         b, a = r["before"], r["after"]
         def cell(s: dict) -> str:
             rss = "?" if s["rss_mb"] is None else s["rss_mb"]
-            return f"{s['exit']}, {s['wall_s']} s, {rss} MB — {s['note']}".replace("|", "\\|")
-        lines.append(f"| {r['row']} | {r['name']} | {cell(b)} | {cell(a)} | {r['shown']} |")
+            note = re.sub(r"/tmp/hostile-regressions-\w+/", "", s["note"])
+            return f"{s['exit']}, {s['wall_s']} s, {rss} MB — {note}".replace("|", "\\|")
+        lines.append(f"| {r['row']} | {r['name']} | {cell(b)} | {cell(a)} | {r['shown']} | {r['fixed']} |")
     return "\n".join(lines)
 
 
@@ -885,8 +891,10 @@ def full_scans(ws: Path, only: set[str] | None) -> list[dict]:
     playlists = hf.hostile_playlists(ws / "show")
     wav1 = hf.make_wav_header(ws / "rate1.wav", rate=1, samples=16_000)
     bomb = make_png_header(ws / "bomb.png", 30000, 30000)
-    faststart_whole = make_video(ws / "w6.mp4", seconds=6.0, fps=5, size=(64, 48))
-    cut_mp4 = truncate(faststart_whole, 0.5, out=ws / "cut.mp4")
+    cut_mp4 = _cut_faststart_mp4(ws)
+    svg = ws / "cover.svg"
+    svg.write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    bad_model = hf.make_claim_model(ws / "claim-bad", hostile="renamed")
     cut_ts = truncate(make_video(ws / "full.ts", seconds=4.0, fps=5, size=(64, 48)), 0.6, out=ws / "cut.ts")
     products = ws / "products.json"
     products.write_text(json.dumps([{"name": "面霜", "description": "全网第一的面霜，加微信购买。" * 2600}],
@@ -900,6 +908,7 @@ def full_scans(ws: Path, only: set[str] | None) -> list[dict]:
     www = ws / "www"
     www.mkdir()
     make_video(www / "trickle.ts", seconds=60.0, fps=5, size=(160, 120))
+    make_video(www / "stall.ts", seconds=20.0, fps=5, size=(160, 120))
     make_video(www / "ok.m3u8", seconds=2.0, fps=5, size=(32, 32), container="hls")
     (www / "meta.m3u8").write_text(hf.PLAYLIST_HEAD + "#EXTINF:2.0,\nok0.ts\n#EXTINF:2.0,\n"
                                    "http://169.254.169.254/latest/x.ts\n#EXT-X-ENDLIST\n")
@@ -918,10 +927,13 @@ def full_scans(ws: Path, only: set[str] | None) -> list[dict]:
         ("5 HLS sub_named_ts.m3u8", str(playlists["sub_named_ts.m3u8"]), (), 180),
         ("6 truncated faststart MP4", str(cut_mp4), (), 180),
         ("6 PNG-bomb cover 30000x30000", str(clip), ("--cover", str(bomb)), 180),
+        ("6 SVG cover", str(clip), ("--cover", str(svg)), 180),
+        ("6 peer stalls mid-file", "{base}/stall", ("--allow-private-urls",), 180),
         ("7/10 WAV claiming 1 Hz", str(wav1), (), 180),
         ("8 playlist segment at 169.254.169.254", "{base}/meta.m3u8", ("--allow-private-urls",), 180),
         ("9 trickling peer, --max-duration 5", "{base}/trickle",
          ("--allow-private-urls", "--max-duration", "5"), 1.5 * 5 + 30 + 120),
+        ("12 --claim-model, tensors renamed", str(clip), ("--claim-model", str(bad_model)), 180),
         ("13 crafted --whisper (n_audio_state 4096)", str(clip), ("--whisper", str(crafted)), 180),
         ("15 PNG-bomb as source", str(bomb), (), 180),
         ("15 truncated MPEG-TS", str(cut_ts), (), 180),
@@ -938,7 +950,8 @@ def full_scans(ws: Path, only: set[str] | None) -> list[dict]:
             target = ws / f"full-{i}"
             argv = ["scan", source.format(**state), "--out", str(target), "--no-progress", *extra]
             r = run(argv, tree=REPO, cwd=cwd, bound=bound, out=target)
-            shown = " ".join(a if len(a) < 40 else a[:20] + "…" for a in argv[:2] + list(extra))
+            shown = " ".join(a.replace(str(ws) + "/", "").replace(state["base"], "http://127.0.0.1:PORT")
+                             if len(a) < 60 else a[:12] + "…" for a in argv[:2] + list(extra))
             row = {"family": family, "command": f"liveinspect {shown} --out DIR", "exit": r.exit_text(),
                    "wall_s": round(r.wall_s, 1), "rss_mb": round(r.rss_mb), "bound_s": bound,
                    "within": r.rss_mb < RSS_LIMIT_MB and not r.killed and r.wall_s < bound,
