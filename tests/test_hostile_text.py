@@ -151,3 +151,38 @@ def test_classifier_is_called_once_per_batch_not_per_line():
 def test_overlong_lines_are_refused_per_line(lexicon_analyzer):
     rows = _run(lexicon_analyzer, [b"a" * 300_000, "全网第一".encode()])
     assert "at most" in rows[0]["error"] and rows[1]["findings"]
+
+
+def test_a_busy_machine_does_not_refuse_a_linear_pattern(monkeypatch):
+    """The probe's budget is CPU time: a probe whose wall-clock timeout fires before its thread got
+    the CPU (a busy node) is retried under the wall bound, not refused; one that really spends the
+    CPU time is refused at once."""
+    import regex
+
+    compile_regex = regex.compile
+    timeouts = []
+
+    class Starved:
+        """A compiled pattern on a machine so busy that the first, short timeout always fires."""
+
+        def __init__(self, pattern, flags):
+            self.compiled = compile_regex(pattern, flags)
+
+        def finditer(self, text, timeout):
+            timeouts.append(timeout)
+            if timeout == safe_regex.PROBE_TIMEOUT_S:
+                raise TimeoutError("regex timed out")   # before this thread spent any CPU time
+            return self.compiled.finditer(text, timeout=timeout)
+
+    monkeypatch.setattr(safe_regex.regex, "compile", Starved)
+    safe_regex._probe_once.cache_clear()
+    try:
+        compile_bounded(r"(?:[0-9]{1,3})天见效", name="linear")
+        assert safe_regex.PROBE_TIMEOUT_S in timeouts and safe_regex.PROBE_WALL_S in timeouts
+        monkeypatch.undo()
+        started = time.monotonic()
+        with pytest.raises(PolicyError, match="CPU time"):
+            compile_bounded(r"(a|aa)+$")
+        assert time.monotonic() - started < safe_regex.PROBE_WALL_S
+    finally:
+        safe_regex._probe_once.cache_clear()
