@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -126,6 +127,16 @@ def drive(url: str, key: str, clients: int, seconds: float, request) -> dict:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children so far (Linux /proc)."""
+    total = 0
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for process in [pid, *(int(c) for c in (children.read_text().split() if children.exists() else ()))]:
+        fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])   # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def image_phase(server: ServerProcess, key: str, pictures: list[bytes], args) -> dict:
     def request(client, n):
         response = client.post(
@@ -134,7 +145,11 @@ def image_phase(server: ServerProcess, key: str, pictures: list[bytes], args) ->
         return response.status_code, 1
 
     drive(server.url, key, 2, 3.0, request)  # warm-up: models loaded, caches filled
-    return drive(server.url, key, args.clients, args.seconds, request)
+    # How many cores the server keeps busy: batching can only fill hardware that is idle.
+    cpu_before = cpu_seconds(server.process.pid)
+    result = drive(server.url, key, args.clients, args.seconds, request)
+    result["server_cores"] = round((cpu_seconds(server.process.pid) - cpu_before) / result["seconds"], 2)
+    return result
 
 
 def batch_sizes(server: ServerProcess) -> float:
@@ -270,7 +285,8 @@ def main() -> int:
         r = results[f"images_{name}"]
         print(
             f"images {name:13s} {r['per_s']:7.2f} images/s  p50 {r['p50_s']:.3f} s  p95 {r['p95_s']:.3f} s  "
-            f"mean batch {r['mean_batch']}  errors {r['errors']}"
+            f"mean batch {r['mean_batch']}  server cores {r['server_cores']} of {os.cpu_count()}  "
+            f"errors {r['errors']}"
         )
     print(
         f"images: batched/unbatched throughput {results['image_throughput_ratio']}x, "
