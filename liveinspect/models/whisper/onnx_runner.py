@@ -37,7 +37,7 @@ from liveinspect.models.whisper.dtw import median_filter
 from liveinspect.models.whisper.engine import compression_ratio
 from liveinspect.models.whisper.mel import load_mel_filters, log_mel_spectrogram
 from liveinspect.models.whisper.repetition import loop_period
-from liveinspect.models.whisper.runner import AlignmentRequest, DecodedTokens, DecodeRequest
+from liveinspect.models.whisper.runner import AlignmentRequest, DecodedTokens, DecodeRequest, alignment_batch
 from liveinspect.models.whisper.vocab import WhisperTokenizer, WhisperVocabulary
 
 CONFIG_FILE = "whisper.json"
@@ -182,34 +182,25 @@ class OnnxWhisperRunner:
     def alignment_matrices(self, features: OnnxFeatures, requests: Sequence[AlignmentRequest], *,
                            medfilt_width: int = 7, qk_scale: float = 1.0) -> list[np.ndarray | None]:
         results: list[np.ndarray | None] = [None] * len(requests)
-        active = [i for i, r in enumerate(requests) if r.text_tokens]
-        if not active:
+        batch = alignment_batch(self, requests)
+        if not batch.requests:
             return results
-        tokenizers = [self.tokenizer(requests[i].language, requests[i].task) for i in active]
-        sequences = [[*t.sot_sequence, t.no_timestamps, *requests[i].text_tokens, t.eot]
-                     for t, i in zip(tokenizers, active, strict=True)]
-        longest = max(map(len, sequences))
-        # Right-padded with end-of-text: the causal mask keeps padding away from real positions.
-        tokens = np.full((len(active), longest), tokenizers[0].eot, dtype=np.int64)
-        for row, sequence in enumerate(sequences):
-            tokens[row, :len(sequence)] = sequence
-        chosen = features.take(active)
+        chosen = features.take(batch.requests)
         session = self.sessions["alignment"]
-        feed = {"tokens": tokens}
+        feed = {"tokens": batch.tokens}
         wanted = {i.name for i in session.get_inputs()}
         for layer in range(self.layers):
             for name, arrays in ((f"cross_k_{layer}", chosen.keys), (f"cross_v_{layer}", chosen.values)):
                 if name in wanted:
                     feed[name] = arrays[layer]
         qk = session.run(["alignment_qk"], feed)[0]  # (rows, heads, tokens, frames)
-        for row, index in enumerate(active):
-            sot_len = len(tokenizers[row].sot_sequence) + 1  # + no_timestamps
-            weights = qk[row, :, :len(sequences[row]), : requests[index].num_frames // 2].astype(np.float64)
+        for row, index in enumerate(batch.requests):
+            weights = qk[row, :, :batch.lengths[row], : requests[index].num_frames // 2].astype(np.float64)
             weights = _softmax(weights * qk_scale)
             mean = weights.mean(axis=-2, keepdims=True)
             std = weights.std(axis=-2, keepdims=True)
             weights = median_filter((weights - mean) / std, medfilt_width)
-            results[index] = weights.mean(axis=0)[sot_len - 1: -1].astype(np.float64)
+            results[index] = weights.mean(axis=0)[batch.text_starts[row] - 1: -1].astype(np.float64)
         return results
 
     # -- one decoder call ---------------------------------------------------------------------

@@ -69,6 +69,30 @@ class AlignmentRequest:
     num_frames: int  # mel frames of real audio in the chunk (the rest is padding)
 
 
+@dataclass(frozen=True)
+class AlignmentBatch:
+    """The token rows of an alignment pass, for the requests that have text."""
+
+    requests: list[int]  # indices of those requests
+    tokens: np.ndarray  # (rows, longest) int64: sot sequence, no-timestamps, text, end-of-text
+    lengths: list[int]  # real tokens per row (the rest is end-of-text padding)
+    text_starts: list[int]  # tokens before the text per row (sot sequence + no-timestamps)
+
+
+def alignment_batch(runner: "WhisperRunner", requests: Sequence[AlignmentRequest]) -> AlignmentBatch:
+    """Rows right-padded with end-of-text: the causal mask keeps padding away from real positions."""
+    active = [i for i, r in enumerate(requests) if r.text_tokens]
+    tokenizers = [runner.tokenizer(requests[i].language, requests[i].task) for i in active]
+    sequences = [[*t.sot_sequence, t.no_timestamps, *requests[i].text_tokens, t.eot]
+                 for t, i in zip(tokenizers, active, strict=True)]
+    tokens = np.full((len(active), max(map(len, sequences), default=0)),
+                     tokenizers[0].eot if active else 0, dtype=np.int64)
+    for row, sequence in enumerate(sequences):
+        tokens[row, :len(sequence)] = sequence
+    return AlignmentBatch(active, tokens, [len(s) for s in sequences],
+                          [len(t.sot_sequence) + 1 for t in tokenizers])
+
+
 @runtime_checkable
 class WhisperRunner(Protocol):
     """A Whisper model on one runtime; see the module docstring.

@@ -24,7 +24,7 @@ from whisper.tokenizer import Tokenizer, get_tokenizer
 
 from liveinspect.backends.torch import torch_device
 from liveinspect.models.whisper.repetition import loop_period
-from liveinspect.models.whisper.runner import AlignmentRequest, DecodedTokens, DecodeRequest
+from liveinspect.models.whisper.runner import AlignmentRequest, DecodedTokens, DecodeRequest, alignment_batch
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -141,18 +141,11 @@ class TorchWhisperRunner:
     @torch.no_grad()
     def alignment_matrices(self, features: torch.Tensor, requests: Sequence[AlignmentRequest], *,
                            medfilt_width: int = 7, qk_scale: float = 1.0) -> list[np.ndarray | None]:
-        active = [i for i, r in enumerate(requests) if r.text_tokens]
         results: list[np.ndarray | None] = [None] * len(requests)
-        if not active:
+        batch = alignment_batch(self, requests)
+        if not batch.requests:
             return results
-        tokenizers = [self.tokenizer(requests[i].language, requests[i].task) for i in active]
-        sequences = [[*t.sot_sequence, t.no_timestamps, *requests[i].text_tokens, t.eot]
-                     for t, i in zip(tokenizers, active, strict=True)]
-        longest = max(map(len, sequences))
-        tokens = torch.full((len(active), longest), tokenizers[0].eot, dtype=torch.long)
-        for row, sequence in enumerate(sequences):
-            tokens[row, :len(sequence)] = torch.tensor(sequence)
-        tokens = tokens.to(features.device)
+        tokens = torch.from_numpy(batch.tokens).to(features.device)
 
         heads = _heads_by_layer(self.model)
         captured: dict[int, torch.Tensor] = {}
@@ -166,19 +159,18 @@ class TorchWhisperRunner:
         handles = [blocks[layer].cross_attn.register_forward_hook(hook(layer)) for layer in heads]
         try:
             with disable_sdpa():
-                _decoder_blocks(self.model, tokens, features[active], last_layer=max(heads))
+                _decoder_blocks(self.model, tokens, features[batch.requests], last_layer=max(heads))
         finally:
             for handle in handles:
                 handle.remove()
         weights_all = torch.cat([captured[layer] for layer in sorted(heads)], dim=1)  # (B, heads, T, frames)
 
-        for row, index in enumerate(active):
-            sot_len = len(tokenizers[row].sot_sequence) + 1  # + no_timestamps
-            weights = weights_all[row, :, :len(sequences[row]), : requests[index].num_frames // 2]
+        for row, index in enumerate(batch.requests):
+            weights = weights_all[row, :, :batch.lengths[row], : requests[index].num_frames // 2]
             weights = (weights * qk_scale).softmax(dim=-1)
             std, mean = torch.std_mean(weights, dim=-2, keepdim=True, unbiased=False)
             weights = median_filter((weights - mean) / std, medfilt_width)
-            results[index] = weights.mean(dim=0)[sot_len - 1: -1].double().cpu().numpy()
+            results[index] = weights.mean(dim=0)[batch.text_starts[row] - 1: -1].double().cpu().numpy()
         return results
 
 
