@@ -69,20 +69,11 @@ def train_claims(data: str | Path, out: str | Path, config: TrainConfig = DEFAUL
         val = examples.subset(val_rows)
         logits = trainer.predict_logits(val).numpy()
         y_val = val.labels.numpy()
-        classifier.temperature = fit_temperature(logits, y_val)
-        report = precision_recall_f1(y_val, logits.argmax(axis=1), names)
-        metrics["validation"] = {
-            "rows": len(val_rows), "accuracy": report["accuracy"], "macro_f1": report["macro"]["f1"],
-            "ece_before_temperature": expected_calibration_error(softmax(logits), y_val),
-            "ece_after_temperature": expected_calibration_error(
-                softmax(logits / classifier.temperature), y_val),
-            "temperature": classifier.temperature}
+        metrics["validation"] = _calibrate(classifier, logits, y_val, names)
     card_path = classifier.save(
         out,
-        data={"path": str(data), "kind": dataset_kind(data), "sha256": data_sha256(data),
-              "rows": len(texts), "train_rows": len(train_rows), "val_rows": len(val_rows),
-              "val_fraction": val_fraction, "columns": {"text": text_column, "label": label_column},
-              "label_counts": {n: int(np.sum(np.asarray(labels) == i)) for i, n in enumerate(names)}},
+        data=_data_record(data, len(texts), labels, names, train_rows, val_rows, val_fraction,
+                          {"text": text_column, "label": label_column}),
         metrics=metrics,
         training={"config": config.to_dict(), "history": [vars(h) for h in result.history]})
     # Reload so the returned classifier carries the version (weights checksum) a user would see.
@@ -153,22 +144,36 @@ def train_claims_encoder(data: str | Path, out: str | Path, *, seed: int = 0, va
     if val_rows:
         logits = classifier.logits_of_vectors(vectors[val_rows]).astype(np.float64)
         y_val = labels[val_rows]
-        classifier.temperature = fit_temperature(logits, y_val)
-        report = precision_recall_f1(y_val, logits.argmax(axis=1), names)
-        metrics["validation"] = {
-            "rows": len(val_rows), "accuracy": report["accuracy"], "macro_f1": report["macro"]["f1"],
-            "ece_before_temperature": expected_calibration_error(softmax(logits), y_val),
-            "ece_after_temperature": expected_calibration_error(softmax(logits / classifier.temperature),
-                                                                y_val),
-            "temperature": classifier.temperature}
+        metrics["validation"] = _calibrate(classifier, logits, y_val, names)
     card_path = classifier.save(
         out,
-        data={"path": str(data), "kind": dataset_kind(data), "sha256": data_sha256(data),
-              "rows": len(texts), "train_rows": len(train_rows), "val_rows": len(val_rows),
-              "val_fraction": val_fraction, "columns": {"text": text_column, "label": label_column},
-              "label_counts": {n: int(np.sum(labels == i)) for i, n in enumerate(names)}},
+        data=_data_record(data, len(texts), labels, names, train_rows, val_rows, val_fraction,
+                          {"text": text_column, "label": label_column}),
         metrics=metrics,
         training={"seed": seed, "l2": l2, "steps": steps, "optimizer": "full-batch Nesterov GD",
                   "encoder_precision": encoder.options.precision, "vector_rounding": 1e-4,
                   "standardized": True})
     return EncoderClaimClassifier.load(out, encoder=encoder), metrics, card_path
+
+
+# --- shared by both -----------------------------------------------------------------------
+
+def _calibrate(classifier, logits: np.ndarray, y_val: np.ndarray, names: list[str]) -> dict:
+    """Fit the classifier's temperature on the validation logits; the validation metrics."""
+    classifier.temperature = fit_temperature(logits, y_val)
+    report = precision_recall_f1(y_val, logits.argmax(axis=1), names)
+    return {"rows": len(y_val), "accuracy": report["accuracy"], "macro_f1": report["macro"]["f1"],
+            "ece_before_temperature": expected_calibration_error(softmax(logits), y_val),
+            "ece_after_temperature": expected_calibration_error(softmax(logits / classifier.temperature),
+                                                                y_val),
+            "temperature": classifier.temperature}
+
+
+def _data_record(data: str | Path, rows: int, labels, names: list[str], train_rows: list[int],
+                 val_rows: list[int], val_fraction: float, columns: dict[str, str]) -> dict:
+    """What the model card says of the training data."""
+    labels = np.asarray(labels)
+    return {"path": str(data), "kind": dataset_kind(data), "sha256": data_sha256(data),
+            "rows": rows, "train_rows": len(train_rows), "val_rows": len(val_rows),
+            "val_fraction": val_fraction, "columns": columns,
+            "label_counts": {n: int(np.sum(labels == i)) for i, n in enumerate(names)}}
