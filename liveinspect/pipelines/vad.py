@@ -41,11 +41,11 @@ class VadOptions:
 def _session():
     import onnxruntime
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
-    options.inter_op_num_threads = 1
-    # Sleep when idle: a spinning pool steals the cores the other models of a scan run on.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    from liveinspect.backends.base import BackendOptions
+    from liveinspect.backends.onnx import session_options
+
+    # The backends' settings (threads that sleep when idle, one inter-op thread), on at most 4 cores.
+    options = session_options(BackendOptions(kind="onnx", threads=max(1, min(4, os.cpu_count() or 1))))
     return onnxruntime.InferenceSession(str(silero_model_path()), sess_options=options,
                                         providers=["CPUExecutionProvider"])
 
