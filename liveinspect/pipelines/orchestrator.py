@@ -5,11 +5,12 @@ stream, many streams at once from `scan_many`, or HTTP requests — submits its
 items to those batchers, so model calls are shared across segments and
 streams. The analyzers are shared and hold no scan's state: each scan names
 its stream itself and keeps every analyzer's per-stream state, timings and
-summaries in its own `BroadcastScan`, so concurrent scans on one inspector give the
-same reports as sequential ones. Findings are graded in one place (the
-policy, called from `BroadcastScan._add_findings`). A failing item is skipped and
-recorded; an analyzer whose items keep failing is dropped for the rest of the
-scan; a source that stops decoding keeps everything decoded before.
+summaries in its own `BroadcastScan`, so concurrent scans on one inspector
+give the same reports as sequential ones. Findings are graded in one place
+(the policy, called from `BroadcastScan._add_findings`). A failing item is
+skipped and recorded; an analyzer whose items keep failing is dropped for
+the rest of the scan; a source that stops decoding keeps everything decoded
+before.
 """
 
 from __future__ import annotations

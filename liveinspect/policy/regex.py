@@ -123,22 +123,24 @@ def compile_bounded(pattern: str, *, name: str = "", flags: int = 0, probe: bool
 def _probe_once(pattern: str, flags: int) -> str | None:
     """The first probe `pattern` cannot get through in time, or None (cached per process)."""
     compiled = regex.compile(pattern, flags | regex.VERSION0)
-    for text in _probes(pattern):
-        # First with the CPU budget as wall-clock timeout (fast refusals on an idle machine); a
-        # timeout that used less CPU than that was starved by other work and gets the wall bound.
-        for timeout in (PROBE_TIMEOUT_S, PROBE_WALL_S):
-            started = time.thread_time()
-            try:
-                for _ in compiled.finditer(text, timeout=timeout):
-                    pass
-            except TimeoutError:
-                if timeout == PROBE_WALL_S or time.thread_time() - started >= 0.9 * PROBE_TIMEOUT_S:
-                    return text
-                continue
-            if time.thread_time() - started > PROBE_TIMEOUT_S:
-                return text
-            break
-    return None
+    return next((text for text in _probes(pattern) if _too_slow(compiled, text)), None)
+
+
+def _too_slow(compiled: regex.Pattern, text: str) -> bool:
+    """Whether matching `text` takes more than PROBE_TIMEOUT_S of this thread's CPU time. It runs
+    first with that as its wall-clock timeout (a fast refusal on an idle machine); a timeout that
+    used less CPU than that was starved by other work and runs again under PROBE_WALL_S."""
+    for timeout in (PROBE_TIMEOUT_S, PROBE_WALL_S):
+        started = time.thread_time()
+        try:
+            for _ in compiled.finditer(text, timeout=timeout):
+                pass
+        except TimeoutError:
+            if time.thread_time() - started >= 0.9 * PROBE_TIMEOUT_S:
+                return True   # it spent the CPU: slow, not starved
+            continue
+        return time.thread_time() - started > PROBE_TIMEOUT_S
+    return True   # starved past the wall bound too: refused rather than waited on
 
 
 def _probe(pattern: str, flags: int, what: str) -> None:

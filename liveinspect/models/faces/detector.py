@@ -5,9 +5,9 @@ as `F.interpolate(mode="area")` computes it, rows then columns from
 running sums because the window mean is separable), candidate windows,
 non-maximum suppression, box regression and the bilinear crops for the
 second and third stage (`roi_align` with aligned corners, every box of an
-image gathered at once). The nets (`nets.py`) run on the torch backend from the
-weight files facenet-pytorch ships, or on ONNX Runtime from `pnet.onnx`,
-`rnet.onnx` and `onet.onnx` that `export_mtcnn_onnx` writes.
+image gathered at once). The nets (`nets.py`) run on the torch backend
+from the weight files facenet-pytorch ships, or on ONNX Runtime from
+`pnet.onnx`, `rnet.onnx` and `onet.onnx` that `export_mtcnn_onnx` writes.
 
 Batching: the proposal net (P-Net) is fully convolutional and runs per image
 over its pyramid; the refinement (R-Net) and output (O-Net) stages run once
@@ -376,8 +376,8 @@ def _crops(images: list[_Image], boxes: np.ndarray, owners: np.ndarray, size: in
         mine = np.nonzero(owners == index)[0]
         for first in range(0, len(mine), CROP_CHUNK):
             rows = mine[first:first + CROP_CHUNK]
-            crops[rows] = _roi_align(image.shifted, boxes[rows, :4].astype(np.float64), size)
-            crops[rows] -= np.float32(1.0)
+            shifted_crops = _roi_align(image.shifted, boxes[rows, :4].astype(np.float64), size)
+            crops[rows] = shifted_crops - np.float32(1.0)
     return crops
 
 
