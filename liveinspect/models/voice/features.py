@@ -188,9 +188,11 @@ def window_features(windows: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
         raise KeyError(f"unknown window features {unknown}; known: {sorted(WINDOW_FEATURES)}")
     size = sum(WINDOW_FEATURES[name][0] for name in names)
     out = np.zeros((len(windows), size), np.float32)
+    if not names:  # a head on AASIST alone: no spectrum to compute
+        return out
     for i, window in enumerate(windows):
         spec = spectrum(window)
-        out[i] = np.concatenate([WINDOW_FEATURES[name][1](window, spec) for name in names]) if names else []
+        out[i] = np.concatenate([WINDOW_FEATURES[name][1](window, spec) for name in names])
     return out
 
 
