@@ -127,7 +127,7 @@ def extract_features(items: Sequence[SpoofItem], model, *, conditions: Sequence[
         rooms_digest = hashlib.sha1(b"".join(np.asarray(r, np.float32).tobytes() for r in rooms)).hexdigest()
         pool_digest += rooms_digest[:8]
         chain = random_chain(pool, rooms=rooms)
-    labels = [f"{c}" for c in conditions] + [f"augmented_{k}" for k in range(augment_copies)]
+    labels = [*conditions, *(f"augmented_{k}" for k in range(augment_copies))]
     rows: list[tuple[SpoofItem, str]] = []
     hidden_parts, margin_parts, window_parts = [], [], []
     pending: list[tuple[int, np.ndarray]] = []  # (item index, windows) still to run through AASIST
@@ -155,13 +155,14 @@ def extract_features(items: Sequence[SpoofItem], model, *, conditions: Sequence[
             windows.append(fit_length(chain(clip, rng)))
         # Stored and featurised as float16, the same on the first run as from the cache.
         pending.append((index, np.stack(windows).astype(np.float16)))
-    steps = range(0, len(pending), max(1, batch // max(1, len(labels))))
+    clips_per_call = max(1, batch // max(1, len(labels)))  # each clip brings one window per label
+    steps = range(0, len(pending), clips_per_call)
     if progress and pending:
         from tqdm.auto import tqdm
 
         steps = tqdm(steps, desc="voice features (AASIST)", unit="batch")
     for start in steps:
-        group = pending[start:start + max(1, batch // max(1, len(labels)))]
+        group = pending[start:start + clips_per_call]
         stacked = np.concatenate([w for _, w in group]).astype(np.float32)
         hidden, margin = model.embed(stacked)
         k = 0
