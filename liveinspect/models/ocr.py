@@ -7,7 +7,7 @@ fixed input size) and through the recogniser one by one (a batch would pad
 every line to its widest, which changes readings with the company a line
 keeps).
 
-Two things keep a live stream's OCR cheap, where most lines stay on screen
+Three things keep a live stream's OCR cheap, where most lines stay on screen
 for many frames (a set's captions, a banner):
 
 - The detector reads the frame with its longer side at `det_max_side`
@@ -24,7 +24,7 @@ for many frames (a set's captions, a banner):
   with the stream's earlier frames block by block and detects lines only in
   the groups of changed blocks, keeping the earlier boxes elsewhere.
 
-Both remember per stream (`read_batch(images, streams)`), so what a frame
+The last two remember per stream (`read_batch(images, streams)`), so what a frame
 gives depends on its own stream's earlier frames only: concurrent scans
 sharing one engine and its batches read what sequential scans read.
 
@@ -74,9 +74,6 @@ class LineCache:
     """
 
     def __init__(self, capacity: int = 128, *, margin: int = 4, max_cell_difference: float = 6.0) -> None:
-        import threading
-        from collections import OrderedDict
-
         self.capacity = capacity
         self.margin = margin
         self.max_cell_difference = max_cell_difference
@@ -142,8 +139,6 @@ class ChangedRegions:
 
     def __init__(self, *, history: int = 4, scale: int = 4, block: int = 32, threshold: float = 6.0,
                  max_changed: float = 0.5) -> None:
-        import threading
-
         self.history, self.scale, self.block = history, scale, block
         self.threshold, self.max_changed = threshold, max_changed
         self._frames: list[tuple[np.ndarray, list[np.ndarray]]] = []  # (small grey, boxes)
