@@ -7,6 +7,7 @@ import hashlib
 import pickle
 import sys
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -249,3 +250,81 @@ def test_sampled_stretches_cost_one_window_per_hop_of_speech():
         gaps = np.diff(starts)
         assert gaps.min() > 0 and gaps.max() - gaps.min() <= 1 and gaps.max() <= 1.5 * hop  # evenly spread
         assert all(sum(b - a for a, b in w.pieces) == WINDOW_SAMPLES for w in windows)
+
+
+class _TinyMelgan(torch.nn.Module):
+    """MelGAN's interface at toy size: 256 samples per mel frame at 22.05 kHz, int16 scale, and the
+    same 10 padding frames appended and cut off again as ttskit's Generator.inference does. Each
+    frame's output is 12 cycles of a tone (22050 / 256 * 12 = 1033.6 Hz, continuous across frames)
+    whose loudness follows the frame's log-mel."""
+
+    def __init__(self):
+        super().__init__()
+        self.up = torch.nn.ConvTranspose1d(80, 1, kernel_size=256, stride=256, bias=False)
+        tone = torch.sin(2 * torch.pi * 12 * torch.arange(256) / 256)
+        self.up.weight.data[:] = tone / 80
+
+    def inference(self, mel):
+        mel = torch.cat([mel, torch.full((1, 80, 10), -11.5129)], dim=2)
+        audio = self.up(torch.exp(mel / 4))[0, 0][:-256 * 10]
+        return (audio / audio.abs().max().clamp(min=1e-6) * 20000).short()
+
+
+def test_mel_is_the_vocoders_config_and_resynthesis_keeps_length_rate_and_timing(ttskit_voice):
+    sr = ttskit_voice.MEL["rate"]
+    filters = ttskit_voice.mel_filters()
+    assert filters.shape == (80, 513)
+    freqs = np.linspace(0, sr / 2, 513)
+    # Slaney-normalised triangles: unit area in Hz (to the 21.5 Hz bins' discretisation)
+    area = (filters * (freqs[1] - freqs[0])).sum(1)
+    assert np.allclose(area, 1.0, atol=0.07) and np.allclose(area[40:], 1.0, atol=0.015)
+    assert freqs[filters[-1] > 0].max() <= 8000  # nothing above fmax
+    tone = np.sin(2 * np.pi * 1000 * np.arange(sr) / sr).astype(np.float32)
+    mel = ttskit_voice.vocoder_mel(tone)
+    assert mel.shape == (80, sr // 256 + 1)
+    peak = int(np.argmax(mel[:, 40]))
+    assert abs(freqs[np.argmax(filters[peak])] - 1000) < 60  # the tone lands in the band around 1 kHz
+    assert np.isclose(mel.min(), np.log(1e-5), atol=1e-3) or mel.min() > np.log(1e-5)
+
+    # 1.5 s silence then 1.5 s of speech-band noise at 16 kHz: the resynthesis has the input's length
+    # and rate, and its loud part is where the input's was (no offset from padding or resampling).
+    rng = np.random.default_rng(0)
+    audio = np.concatenate([np.zeros(24_000), 0.3 * rng.standard_normal(24_000)]).astype(np.float32)
+    out = ttskit_voice.resynthesize(audio, _TinyMelgan(), rate=SR)
+    assert out.shape == audio.shape and out.dtype == np.float32
+    envelope = np.abs(out).reshape(-1, 800).mean(1)  # 50 ms blocks
+    onset = int(np.argmax(envelope > 0.5 * envelope.max()))
+    assert abs(onset * 800 - 24_000) <= 1600  # within two blocks of 1.5 s
+    assert envelope[:25].max() < 0.1 * envelope[35:].mean()
+    spectrum = np.abs(np.fft.rfft(out[24_000:]))
+    # the vocoder's tone at its own rate is still 1033.6 Hz after 22.05 -> 16 kHz (a wrong rate moves it)
+    assert abs(np.argmax(spectrum) * SR / len(out[24_000:]) - 22_050 / 256 * 12) < 5
+    at_8k = ttskit_voice.resynthesize(audio[::2], _TinyMelgan(), rate=8000)
+    assert at_8k.shape == (24_000,)
+
+
+def test_threshold_rows_move_the_operating_point_only_for_held_out_real_clips():
+    rng = np.random.default_rng(3)
+    n = 400
+    label = np.array([0, 1] * (n // 2))
+    x = rng.normal(0, 1, (n, 24)).astype(np.float32)
+    x[:, :6] += label[:, None] * 2.0
+    sources = [f"c{i}" for i in range(n)]
+    data = FeatureSet(x=x, margin=np.zeros(n, np.float32), label=label, generator=["g"] * n,
+                      condition=["clean"] * n, group=sources, source=sources, features=("band_stats",))
+    _, plain = train_voice_head(data, seed=0, epochs=100)
+    # The same clips "re-encoded" so that they look more synthetic: the real ones among the held-out
+    # clips must now stay under 0.5 too, so the bias moves further.
+    real = label == 0
+    shifted = x[real].copy()
+    shifted[:, :6] += 1.5
+    kept = [s for s, r in zip(sources, real, strict=True) if r]
+    reencoded = FeatureSet(x=shifted, margin=np.zeros(len(kept), np.float32), label=label[real],
+                           generator=["bona-fide"] * len(kept), condition=["mp3_32k"] * len(kept),
+                           group=kept, source=kept, features=("band_stats",))
+    head, moved = train_voice_head(data, seed=0, epochs=100, threshold_rows=reencoded)
+    assert moved.threshold_shift > plain.threshold_shift + 0.5
+    # Rows of clips the head was fitted on (or of unknown clips) never set the threshold.
+    strangers = replace(reencoded, source=[f"other-{s}" for s in reencoded.source])
+    _, ignored = train_voice_head(data, seed=0, epochs=100, threshold_rows=strangers)
+    assert ignored.threshold_shift == plain.threshold_shift

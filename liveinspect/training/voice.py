@@ -198,9 +198,13 @@ class HeadTrainLog:
 
 
 def train_voice_head(train: FeatureSet, *, hidden: int = 32, epochs: int = 300, lr: float = 3e-3,
-                     l2: float = 3e-2, target_fpr: float | None = 0.0,
-                     seed: int = 0) -> tuple[VoiceHead, HeadTrainLog]:
-    """Fit the MLP head, early-stopped and then temperature-scaled on 15% of the clips held out."""
+                     l2: float = 3e-2, target_fpr: float | None = 0.0, seed: int = 0,
+                     threshold_rows: FeatureSet | None = None) -> tuple[VoiceHead, HeadTrainLog]:
+    """Fit the MLP head, early-stopped and then temperature-scaled on 15% of the clips held out.
+
+    The operating point (p = 0.5) is set on the held-out real clips' rows in `train` and, when given,
+    on the same clips' rows in `threshold_rows` (the training clips under the evaluation's
+    re-encodings, matched by source): a live stream re-encodes, and the bias should hold after it."""
     import torch
 
     from liveinspect.eval.calibration import fit_temperature
@@ -263,6 +267,14 @@ def train_voice_head(train: FeatureSet, *, hidden: int = 32, epochs: int = 300, 
         # The operating point: p = 0.5 should flag at most `target_fpr` of the held-out real clips (a
         # platform must not accuse real presenters). Only ever made stricter, never looser.
         real = head.logits(train.x[calibrate & (train.label == 0)])
+        if threshold_rows is not None and len(threshold_rows.label) and train.source:
+            # matched by source path: the same held-out real clips, re-encoded
+            held_real = {src for src, keep, y in zip(train.source, calibrate, train.label, strict=True)
+                         if keep and y == 0}
+            extra = np.array([src in held_real and y == 0
+                              for src, y in zip(threshold_rows.source, threshold_rows.label, strict=True)])
+            if extra.any():
+                real = np.concatenate([real, head.logits(threshold_rows.x[extra])])
         shift = max(0.0, float(np.quantile(real, 1.0 - target_fpr)))
         if shift > 0:
             head = replace(head, b2=head.b2 - shift * temperature)
@@ -309,25 +321,50 @@ def load_features(path: str | Path) -> tuple[FeatureSet, FeatureSet]:
     return sets[0], sets[1]
 
 
-def leave_one_generator_out(train, test, *, seed: int = 0, n_resamples: int = 500, **head_options) -> dict:
+def leave_one_generator_out(train, test, *, seed: int = 0, n_resamples: int = 500,
+                            families: dict[str, Sequence[str]] | None = None,
+                            threshold_rows: FeatureSet | None = None, **head_options) -> dict:
     """For each synthetic generator: a head trained without it, scored on it, beside the baseline.
 
     `train` / `test` are `training.voice.FeatureSet`s (test rows carry a condition each).
-    Returns {generator: {condition: {"head": metrics, "baseline": metrics}}} (baseline: the packaged AASIST).
+    `families` {name: generators}: further cells, one per member, where the whole family is left out
+    of training (generators that share a vocoder), keyed "<name>:<generator>". `threshold_rows` go to
+    `train_voice_head` (the fold's rows only). Returns {cell: {condition: {"head": metrics, "baseline":
+    metrics}}} (baseline: the packaged AASIST); the head's metrics add `caught`, the share of the held-out
+    generator's rows at or above the shipped threshold (p = 0.5), which a bias moves and EER does not.
     """
-    from liveinspect.eval.spoof import REAL, per_generator
+    from liveinspect.eval.spoof import REAL
 
-    test_generators = np.asarray(test.generator)
+    cells = [(g, (g,), g) for g in dict.fromkeys(test.generator) if g != REAL]
+    for family, members in (families or {}).items():
+        present = [g for g in members if g in test.generator]
+        cells.extend((f"{family}:{g}", tuple(members), g) for g in present)
     results: dict = {}
-    for held_out in [g for g in dict.fromkeys(test.generator) if g != REAL]:
-        fold = train.subset(np.asarray(train.generator) != held_out)
-        head, _ = train_voice_head(fold, seed=seed, **head_options)
-        rows = test.subset((test_generators == held_out) | (test.label == 0))
-        head_scores = head.probability(rows.x)
-        baseline = -rows.margin  # higher = more synthetic
-        ours = per_generator(head_scores, rows.label, rows.generator, rows.condition, generators=[held_out],
-                             n_resamples=n_resamples)[held_out]
-        theirs = per_generator(baseline, rows.label, rows.generator, rows.condition, generators=[held_out],
-                               n_resamples=n_resamples)[held_out]
-        results[held_out] = {cond: {"head": ours[cond], "baseline": theirs[cond]} for cond in ours}
+    for name, held_out, scored in cells:
+        results[name] = _held_out_cell(train, test, held_out, scored, seed=seed, n_resamples=n_resamples,
+                                       threshold_rows=threshold_rows, **head_options)
     return results
+
+
+def _held_out_cell(train, test, held_out: Sequence[str], scored: str, *, seed: int, n_resamples: int,
+                   threshold_rows: FeatureSet | None, **head_options) -> dict:
+    from liveinspect.eval.spoof import per_generator
+
+    keep = ~np.isin(np.asarray(train.generator), list(held_out))
+    fold = train.subset(keep)
+    fold_threshold = None
+    if threshold_rows is not None:
+        fold_threshold = threshold_rows.subset(~np.isin(np.asarray(threshold_rows.generator), list(held_out)))
+    head, _ = train_voice_head(fold, seed=seed, threshold_rows=fold_threshold, **head_options)
+    rows = test.subset((np.asarray(test.generator) == scored) | (test.label == 0))
+    head_scores = head.probability(rows.x)
+    baseline = -rows.margin  # higher = more synthetic
+    ours = per_generator(head_scores, rows.label, rows.generator, rows.condition, generators=[scored],
+                         n_resamples=n_resamples)[scored]
+    theirs = per_generator(baseline, rows.label, rows.generator, rows.condition, generators=[scored],
+                           n_resamples=n_resamples)[scored]
+    condition = np.asarray(rows.condition)
+    for cond, metrics in ours.items():
+        fake = (condition == cond) & (rows.label == 1)
+        metrics["caught"] = round(float(np.mean(head_scores[fake] >= 0.5)), 4)
+    return {cond: {"head": ours[cond], "baseline": theirs[cond]} for cond in ours}

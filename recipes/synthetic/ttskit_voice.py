@@ -2,6 +2,7 @@
 
     voice = TtskitVoice()                       # needs `pip install --no-deps ttskit==0.3.8`
     audio = voice.synthesize("欢迎来到直播间", speaker="Aiyue")   # float32, 16 kHz
+    fake = resynthesize(real_16k, MelganVocoder())  # real speech through ttskit's MelGAN (copy-synthesis)
 
 ttskit ships its two models as whole pickled `nn.Module`s, and its SDK loads
 them with a bare `torch.load` and may try to download missing resources. This
@@ -134,6 +135,99 @@ def _compat_shims() -> None:
 
         mel_positional._liveinspect_shim = True
         librosa.filters.mel = mel_positional
+
+
+# The mel spectrogram ttskit's MelGAN was trained on: Mellotron's (mellotron.kuangdd-mspk.hparams.json:
+# 22.05 kHz, 1024-point STFT every 256 samples, periodic Hann window, 80 Slaney mel bands 0-8000 Hz,
+# natural log of the magnitude clamped at 1e-5), computed from audio peak-normalised to 0.9 as its
+# training loader does. Written out in numpy so it needs neither librosa nor ttskit; the corpus build
+# checks it against ttskit's own TacotronSTFT on its first clip.
+MEL = {"rate": SAMPLE_RATE, "n_fft": 1024, "hop": 256, "n_mels": 80, "fmin": 0.0, "fmax": 8000.0}
+
+
+def _hz_to_mel(hz):
+    """The Slaney (Auditory Toolbox) mel scale: linear to 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, np.float64)
+    log_step = np.log(6.4) / 27.0
+    return np.where(hz >= 1000.0, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / log_step, hz * 3.0 / 200.0)
+
+
+def _mel_to_hz(mel):
+    mel = np.asarray(mel, np.float64)
+    log_step = np.log(6.4) / 27.0
+    return np.where(mel >= 15.0, 1000.0 * np.exp(log_step * (mel - 15.0)), mel * 200.0 / 3.0)
+
+
+def mel_filters(rate: int = MEL["rate"], n_fft: int = MEL["n_fft"], n_mels: int = MEL["n_mels"],
+                fmin: float = MEL["fmin"], fmax: float = MEL["fmax"]) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) triangles equally spaced in Slaney mel, each of unit area in Hz."""
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    freqs = np.linspace(0.0, rate / 2, n_fft // 2 + 1)
+    rising = (freqs[None, :] - edges[:-2, None]) / np.diff(edges)[:-1, None]
+    falling = (edges[2:, None] - freqs[None, :]) / np.diff(edges)[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    return (weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]).astype(np.float32)
+
+
+def vocoder_mel(audio: np.ndarray) -> np.ndarray:
+    """(80, len // 256 + 1) log-mel of `audio` at 22.05 kHz, as ttskit's MelGAN expects it."""
+    n_fft, hop = MEL["n_fft"], MEL["hop"]
+    audio = np.asarray(audio, np.float64).ravel()
+    audio = 0.9 * audio / max(float(np.max(np.abs(audio))) if len(audio) else 0.0, 0.01)
+    padded = np.pad(audio, n_fft // 2, mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
+    magnitude = np.abs(np.fft.rfft(frames * window, axis=1)).T
+    return np.log(np.maximum(mel_filters() @ magnitude, 1e-5)).astype(np.float32)
+
+
+def resynthesize(audio: np.ndarray, vocoder, rate: int = 16_000) -> np.ndarray:
+    """`audio` (mono float32 at `rate`) through log-mel and a MelGAN-style vocoder back to a waveform:
+    copy-synthesis (WaveFake's recipe), so the words, speaker and timing are real and only the
+    waveform is the vocoder's. `vocoder.inference(mel[1, 80, frames])` returns int16-scale samples,
+    256 per frame, at 22.05 kHz (ttskit's MelGAN). The result has the input's length and rate."""
+    import torch
+
+    audio = np.asarray(audio, np.float32).ravel()
+    at_vocoder_rate = _resample(audio, rate, SAMPLE_RATE)
+    mel = torch.from_numpy(vocoder_mel(at_vocoder_rate))[None]
+    with torch.no_grad():
+        wave = vocoder.inference(mel).float().numpy().ravel() / 32768.0
+    wave = _resample(wave[: len(at_vocoder_rate)].astype(np.float32), SAMPLE_RATE, rate)
+    if len(wave) < len(audio):
+        wave = np.pad(wave, (0, len(audio) - len(wave)))
+    return wave[: len(audio)]
+
+
+class MelganVocoder:
+    """ttskit's shipped MelGAN alone (mel -> waveform), loaded like TtskitVoice's models."""
+
+    def __init__(self) -> None:
+        _compat_shims()
+        for alias, real in _ALIASES.items():
+            sys.modules.setdefault(alias, importlib.import_module(real))
+        self._melgan = load_shipped_model(_ttskit_model_dir() / "melgan.kuangdd.pt")
+        self._melgan.train(False)  # its eval() is overridden and returns None
+
+    def inference(self, mel):
+        return self._melgan.inference(mel)
+
+
+def ttskit_mel(audio: np.ndarray) -> np.ndarray:
+    """The same mel by ttskit's own Mellotron TacotronSTFT (to check `vocoder_mel` against)."""
+    import torch
+
+    _compat_shims()
+    for alias, real in _ALIASES.items():
+        sys.modules.setdefault(alias, importlib.import_module(real))
+    from ttskit.mellotron.layers import TacotronSTFT
+
+    stft = TacotronSTFT(MEL["n_fft"], MEL["hop"], MEL["n_fft"], MEL["n_mels"], MEL["rate"], MEL["fmin"],
+                        MEL["fmax"])
+    audio = np.asarray(audio, np.float32).ravel()
+    audio = 0.9 * audio / max(float(np.max(np.abs(audio))), 0.01)
+    with torch.no_grad():
+        return stft.mel_spectrogram(torch.from_numpy(audio)[None])[0].numpy()
 
 
 class TtskitVoice:
