@@ -97,19 +97,28 @@ def test_rejects_bad_images(detector):
         detector.detect(np.zeros((10, 10), np.float32))
 
 
-def test_numpy_pyramid_and_crops_match_the_torch_ops_mtcnn_was_written_for(grace_hopper):
-    """The numpy pre-processing reproduces `F.interpolate(mode="area")` and torchvision's
+def _area_weights(size_in: int, size_out: int) -> np.ndarray:
+    """(size_out, size_in): how much of each input pixel each output pixel's window covers."""
+    edges = np.arange(size_out + 1) * size_in / size_out
+    starts, ends = np.arange(size_in), np.arange(size_in) + 1
+    covered = np.minimum(ends[None], edges[1:, None]) - np.maximum(starts[None], edges[:-1, None])
+    overlap = np.clip(covered, 0, None)
+    return overlap / (size_in / size_out)
+
+
+def test_pyramid_and_crops_match_the_exact_area_mean_and_torchvisions_roi_align(grace_hopper):
+    """The pyramid levels are exact area means (input pixels weighted by the share of them an
+    output window covers, written out here as two matrices), and the crops reproduce torchvision's
     `roi_align(aligned=True, sampling_ratio=2)`, boxes partly outside the image included."""
-    import torch.nn.functional as F
     from torchvision.ops import roi_align
 
-    from liveinspect.models.faces.detector import _area_resize, _normalise, _roi_align, _row_sums
+    from liveinspect.models.faces.detector import _area_resize, _normalise, _roi_align
 
     pixels = grace_hopper.astype(np.float32)
-    chw = torch.from_numpy(pixels).permute(2, 0, 1)[None]
-    for size in ((301, 257), (37, 29), (600, 512)):
-        expected = F.interpolate(chw, size=size, mode="area")[0].numpy()
-        np.testing.assert_allclose(_area_resize(_row_sums(chw.numpy()), *size)[0], expected, atol=1e-2)
+    for size in ((301, 257), (37, 29), (300, 256), (600, 512)):
+        rows, columns = _area_weights(pixels.shape[0], size[0]), _area_weights(pixels.shape[1], size[1])
+        expected = np.einsum("ih,hwc,jw->ijc", rows, pixels.astype(np.float64), columns, optimize=True)
+        np.testing.assert_allclose(_area_resize(pixels, *size), expected, atol=1e-2)
     shifted = _normalise(pixels) + np.float32(1.0)
     boxes = np.array([[10.3, 20.7, 80.2, 90.1], [-15.0, -8.0, 40.0, 30.0], [480.0, 560.0, 530.0, 640.0],
                       [100.0, 100.0, 101.5, 101.5]])
