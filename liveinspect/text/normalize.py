@@ -231,13 +231,16 @@ def policy_normalizer(policy: Policy | None = None) -> Normalizer:
 
 def normalize(text: str, policy: Policy | None = None) -> NormalizedText:
     """Normalize `text` with the (default) policy's emoji words and variants."""
-    return _cached_normalizer(policy).normalize(text)
+    return cached_normalizer(policy).normalize(text)
 
 
 _normalizers: dict[str, Normalizer] = {}
 
 
-def _cached_normalizer(policy: Policy | None) -> Normalizer:
+def cached_normalizer(policy: Policy | None = None) -> Normalizer:
+    """The (default) policy's normalizer, built once per policy version. Finding the default
+    policy checks its eight files on disk (so an edited file is read again); callers that
+    normalize many texts fetch the normalizer once rather than per text."""
     policy = policy or load_policy()
     normalizer = _normalizers.get(policy.version)
     if normalizer is None:

@@ -16,21 +16,26 @@ import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from liveinspect.errors import DataError
 
+if TYPE_CHECKING:
+    from liveinspect.text.normalize import Normalizer
+
 _LATIN_WORD = re.compile(r"[a-z][a-z'\-]*|\d+")
 _WHITESPACE = re.compile(r"\s+")
 
 
-def normalize_for_classifier(text: str) -> str:
+def normalize_for_classifier(text: str, normalizer: Normalizer | None = None) -> str:
     """The text analyzer's normalization (NFKC, case fold, Traditional -> Simplified,
-    evasive separators and homophones undone), with runs of whitespace collapsed."""
-    from liveinspect.text import normalize
+    evasive separators and homophones undone), with runs of whitespace collapsed. `normalizer`
+    is the default policy's unless given; pass `cached_normalizer()` when normalizing many texts."""
+    from liveinspect.text.normalize import cached_normalizer
 
-    return _WHITESPACE.sub(" ", normalize(text).text).strip()
+    return _WHITESPACE.sub(" ", (normalizer or cached_normalizer()).normalize(text).text).strip()
 
 
 @dataclass(frozen=True)
@@ -66,9 +71,9 @@ class NgramFeaturizer:
             counts.update(f"w:{word}" for word in _LATIN_WORD.findall(text))
         return counts
 
-    def row(self, text: str) -> tuple[list[int], list[float]]:
+    def row(self, text: str, normalizer: Normalizer | None = None) -> tuple[list[int], list[float]]:
         buckets: Counter[int] = Counter()
-        for feature, count in self.features(normalize_for_classifier(text)).items():
+        for feature, count in self.features(normalize_for_classifier(text, normalizer)).items():
             buckets[self._bucket(feature)] += count
         ids = sorted(buckets)
         norm = float(np.sqrt(sum(c * c for c in buckets.values()))) or 1.0
@@ -78,7 +83,10 @@ class NgramFeaturizer:
         """(ids int64, weights float32), both (len(texts), longest row); padding is id 0, weight 0."""
         if isinstance(texts, str):
             raise DataError("transform takes a sequence of texts, not one string")
-        rows = [self.row(text) for text in texts]
+        from liveinspect.text.normalize import cached_normalizer
+
+        normalizer = cached_normalizer()
+        rows = [self.row(text, normalizer) for text in texts]
         width = max((len(ids) for ids, _ in rows), default=0) or 1
         ids = np.zeros((len(rows), width), dtype=np.int64)
         weights = np.zeros((len(rows), width), dtype=np.float32)

@@ -19,6 +19,7 @@ import numpy as np
 
 from liveinspect.errors import CheckpointError, WeightsNotFoundError
 from liveinspect.models.claims.features import normalize_for_classifier
+from liveinspect.text.normalize import cached_normalizer
 
 
 class TransformerClaimClassifier:
@@ -73,7 +74,8 @@ class TransformerClaimClassifier:
 
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        encoded = self.tokenizer([normalize_for_classifier(t) for t in texts], padding=True,
+        normalizer = cached_normalizer()
+        encoded = self.tokenizer([normalize_for_classifier(t, normalizer) for t in texts], padding=True,
                                  truncation=True, max_length=self.max_length, return_tensors="pt")
         encoded = {k: v.to(self.device) for k, v in encoded.items()}
         with torch.inference_mode():
