@@ -178,41 +178,6 @@ def _int8_copy(folder: Path, names: list[str], scratch: Path, **options) -> Path
     return target
 
 
-class _Feeds:
-    """ONNX Runtime's CalibrationDataReader over recorded inputs."""
-
-    def __init__(self, feeds: list[dict]) -> None:
-        self._feeds = iter(feeds)
-
-    def get_next(self):
-        return next(self._feeds, None)
-
-
-def static_int8(fp32_path: Path, int8_path: Path, feeds: list[dict], *, op_types: tuple[str, ...],
-                exclude: tuple[str, ...] = ()) -> Path:
-    """Static (calibrated) int8 in QDQ form: activations uint8 with ranges from `feeds` (MinMax),
-    weights int8 per output channel; ONNX Runtime fuses each DQ -> op -> Q into its integer kernel
-    (QLinearConv, ...), where dynamic quantization of a convolution runs ConvInteger plus a
-    quantize/dequantize per call. For the comparison only: the export ships what its budgets allow."""
-    import logging
-
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    prepared = int8_path.with_suffix(".prepared.onnx")
-    quiet = logging.getLogger().level
-    logging.getLogger().setLevel(max(quiet, logging.ERROR))
-    try:
-        quant_pre_process(str(fp32_path), str(prepared))
-        quantize_static(str(prepared), str(int8_path), _Feeds(feeds), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                        op_types_to_quantize=list(op_types), nodes_to_exclude=list(exclude))
-    finally:
-        logging.getLogger().setLevel(quiet)
-        prepared.unlink(missing_ok=True)
-    return int8_path
-
-
 def _recorded_inputs(backends: dict, run) -> dict[str, list[dict]]:
     """The inputs each backend of `backends` got while `run()` ran (calibration feeds)."""
     recorded: dict[str, list[dict]] = {name: [] for name in backends}
@@ -239,6 +204,7 @@ def bench_models(export: Path, manifest, scratch: Path) -> list[dict]:
     from liveinspect.backends.base import BackendOptions
     from liveinspect.eval.metrics import wer
     from liveinspect.export.common import EvalData, demo_frames
+    from liveinspect.export.quantize import quantize_static_int8
     from liveinspect.media import load_audio
     from liveinspect.models.faces import FaceDetector
     from liveinspect.models.whisper import load_whisper_model
@@ -299,7 +265,7 @@ def bench_models(export: Path, manifest, scratch: Path) -> list[dict]:
         feeds = _recorded_inputs(fp32.nets, lambda: fp32.detect_batch(calibration))
         calibrated = _int8_copy(faces_dir, [], scratch / "static")
         for net in ("pnet", "rnet", "onet"):
-            static_int8(faces_dir / f"{net}.onnx", calibrated / f"{net}.int8.onnx", feeds[net],
+            quantize_static_int8(faces_dir / f"{net}.onnx", calibrated / f"{net}.int8.onnx", feeds[net],
                         op_types=("Conv", "Gemm", "MaxPool"))
         detectors["ORT int8 static (not shipped)"] = FaceDetector(
             backend=BackendOptions(kind="onnx", precision="int8"), onnx_dir=calibrated, **settings)
@@ -368,7 +334,7 @@ def bench_models(export: Path, manifest, scratch: Path) -> list[dict]:
     between = np.stack([clip[start:start + WINDOW_SAMPLES] for clip in clips
                         for start in range(WINDOW_SAMPLES, len(clip) - WINDOW_SAMPLES + 1,
                                            2 * WINDOW_SAMPLES)]).astype(np.float32)
-    voice_static = static_int8(voice / "aasist.onnx", scratch / "aasist.static.int8.onnx",
+    voice_static = quantize_static_int8(voice / "aasist.onnx", scratch / "aasist.static.int8.onnx",
                                [{"waveform": between[i:i + 2]} for i in range(0, len(between), 2)],
                                op_types=("Conv",), exclude=("/Conv",))
     models = {"torch eager fp32": VoiceSpoofModel(backend=BackendOptions(kind="torch", device="cpu"),

@@ -200,3 +200,52 @@ def test_full_export_records_parity_and_int8_verdicts(edge_export):  # noqa: F81
     assert claims.parity["ngram"]["correlation"] >= 0.999 and claims.parity["ngram"]["same_top1"] == 1.0
     voice = manifest.models["voice"]
     assert voice.parity["margin"]["max_rel"] < 1e-4 and voice.parity["same_verdict_share"] == 1.0
+
+
+def _write_wav(path: Path, samples: np.ndarray) -> None:
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+@pytest.mark.slow
+def test_aasist_int8_is_judged_by_eer_on_a_labelled_corpus(tmp_path):
+    """With labelled speech (In-the-Wild layout: jfk real, the demo's espeak-ng voice synthetic),
+    the export quantizes AASIST statically and records the EER budget's verdict; the int8 graph is
+    kept and chosen exactly when it is accepted and faster. Without the corpus: not attempted."""
+    from liveinspect.export.common import EvalData, ExportContext
+    from liveinspect.export.voice import export_voice
+    from liveinspect.media import load_audio
+
+    root = Path(__file__).resolve().parents[1]
+    real = load_audio(root / "tests" / "data" / "jfk.flac")
+    synthetic = load_audio(root / "examples" / "demo" / "demo.mp4")[:16000 * 40]
+    rows = ["file,speaker,label,generator,split"]
+    for index in range(6):
+        split = "train" if index < 3 else "test"
+        for kind, audio, label in (("real", real, "bona-fide"), ("tts", synthetic, "spoof")):
+            start = index * (len(audio) - 56000) // 6
+            _write_wav(tmp_path / "corpus" / kind / f"{index}.wav", audio[start:start + 56000])
+            rows.append(f"{kind}/{index}.wav,{kind},{label},{kind},{split}")
+    (tmp_path / "corpus" / "meta.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    without = export_voice(ExportContext(out=tmp_path / "a", int8=True, eval_data=EvalData()))
+    assert without.int8["status"] == "not_attempted" and "--voice-data" in without.int8["reason"]
+    assert without.precision == "fp32"
+
+    record = export_voice(ExportContext(out=tmp_path / "b", int8=True,
+                                        eval_data=EvalData(voice=tmp_path / "corpus")))
+    verdict = record.int8
+    assert verdict["status"] in ("accepted", "rejected") and verdict["metric"] == "eer"
+    assert 0.0 <= verdict["fp32"] <= 1.0 and 0.0 <= verdict["int8"] <= 1.0
+    assert verdict["aasist_eer_fp32"] <= 0.34  # the packaged AASIST tells espeak-ng from jfk
+    assert verdict["margin"]["max_abs"] > 0 and verdict["speedup"] > 0
+    shipped = verdict["status"] == "accepted" and verdict["speedup"] > 1.05
+    graphs = {Path(f.path).name for f in record.files if f.path.endswith(".onnx")}
+    assert (record.precision == "int8") == shipped == ("aasist.int8.onnx" in graphs)
+    assert (tmp_path / "b" / "voice" / "aasist.int8.onnx").is_file() == shipped

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 from liveinspect.cli.common import EXIT_CLEAN
+from liveinspect.errors import LiveInspectError
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -22,6 +25,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     options = {"whisper": args.whisper, "clip_model": args.clip_model,
                "clip_checkpoint": args.clip_checkpoint, "clip_text_dir": args.clip_text_dir}
     eval_data = EvalData.locate(args.eval_data) if args.eval_data else None
+    if args.voice_data:
+        if not (Path(args.voice_data) / "meta.csv").is_file():
+            raise LiveInspectError(f"--voice-data {args.voice_data}: no meta.csv there (the In-the-Wild "
+                                   "layout; recipes/synthetic/build_voice_corpus.py builds one)")
+        eval_data = replace(eval_data or EvalData.locate(), voice=Path(args.voice_data))
 
     def progress(message: str) -> None:
         if not args.quiet:
@@ -67,6 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--eval-data", metavar="CHECKOUT",
                         help="a checkout holding tests/data/jfk.flac and examples/demo, for parity and "
                              "the int8 budgets (default: the one this package runs from)")
+    export.add_argument("--voice-data", metavar="DIR",
+                        help="labelled genuine/synthetic speech (meta.csv with a split column) for the "
+                             "synthetic-voice model's int8 EER budget; without it AASIST stays fp32")
     export.add_argument("--json", action="store_true", help="print the manifest on stdout")
     export.add_argument("--quiet", action="store_true", help="no progress lines")
     export.set_defaults(func=cmd_export)

@@ -87,7 +87,9 @@ def edge_policy(models: EdgeModels):
 
 
 def edge_settings(models: EdgeModels) -> dict[str, Any]:
-    """Component options that point every analyzer at the export's files."""
+    """Component options that point every analyzer at the export's files, in the precision the
+    export chose for each model."""
+    from liveinspect.backends.base import precision_variant
     from liveinspect.pipelines.frame_stages import FaceOptions, OcrOptions
 
     # One process reads each stream's frames in order: OCR reads a frame only where it changed.
@@ -97,13 +99,14 @@ def edge_settings(models: EdgeModels) -> dict[str, Any]:
 
         settings["speech"] = SpeechOptions(weights=str(models.folder("whisper")))
     if models.has("faces"):
-        settings["frames.faces"] = FaceOptions(weights_dir=str(models.folder("faces")))
+        settings["frames.faces"] = FaceOptions(weights_dir=str(models.folder("faces")),
+                                               precision=models.precision("faces"))
     if models.has("voice"):
         from liveinspect.pipelines.voice import VoiceOptions
 
         voice = models.folder("voice")
-        settings["voice"] = VoiceOptions(aasist=str(voice / "aasist.onnx"), head=str(voice / "head"),
-                                         backend="onnx")
+        aasist = precision_variant(voice / "aasist.onnx", models.precision("voice"))
+        settings["voice"] = VoiceOptions(aasist=str(aasist), head=str(voice / "head"), backend="onnx")
     if models.has("clip"):
         from liveinspect.pipelines.frame_stages import ClipOptions
 

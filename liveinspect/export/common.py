@@ -32,6 +32,9 @@ class EvalData:
     jfk_text: str = ("And so my fellow Americans, ask not what your country can do for you, "
                      "ask what you can do for your country.")
     demo: Path | None = None  # examples/demo: demo.mp4, truth.json, cover.png
+    # labelled genuine/synthetic speech (In-the-Wild layout with a split column) for AASIST's int8
+    # EER budget, e.g. the corpus recipes/synthetic/build_voice_corpus.py builds; only when named
+    voice: Path | None = None
 
     @classmethod
     def locate(cls, root: str | Path | None = None) -> EvalData:

@@ -1,4 +1,4 @@
-"""int8 twins of exported graphs: ONNX Runtime's dynamic quantization of the weight products.
+"""int8 twins of exported graphs: ONNX Runtime's dynamic or static (calibrated) quantization.
 
 Dynamic quantization stores the weights of matrix products (and, where
 asked, convolutions) as int8 with a scale per output channel, and
@@ -7,8 +7,13 @@ data and keeps the graph's inputs and outputs float32. Only products with
 a weight operand are touched (graphs written by `GraphBuilder` name them
 `..._w`): an attention product of two activations (q @ k) would be
 quantized per batch on both sides, which costs accuracy for little time.
-Whether the result is good enough is decided per model against its
-accuracy budget (`budget.py`), not here.
+Static quantization (`quantize_static_int8`) also stores activations as
+uint8 with ranges measured on calibration inputs, in QDQ form, which ONNX
+Runtime fuses into integer kernels (QLinearConv, ...); a convolution
+quantized dynamically instead runs ConvInteger plus a quantize/dequantize
+per call, which is slower than fp32 for the small nets here. Whether the
+result is good enough is decided per model against its accuracy budget
+(`budget.py`), not here.
 """
 
 from __future__ import annotations
@@ -55,6 +60,49 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, *,
                          nodes_to_quantize=nodes, extra_options={"MatMulConstBOnly": True})
     finally:
         logging.getLogger().setLevel(quiet)
+    quantized = onnx.load(str(int8_path))
+    onnx.helper.set_model_props(quantized, {p.key: p.value for p in source.metadata_props})
+    onnx.save(quantized, str(int8_path))
+    return int8_path
+
+
+class _Feeds:
+    """ONNX Runtime's CalibrationDataReader over recorded inputs."""
+
+    def __init__(self, feeds: list[dict]) -> None:
+        self._feeds = iter(feeds)
+
+    def get_next(self):
+        return next(self._feeds, None)
+
+
+def quantize_static_int8(fp32_path: str | Path, int8_path: str | Path, feeds: list[dict], *,
+                         op_types: tuple[str, ...], exclude: tuple[str, ...] = ()) -> Path:
+    """Write the static int8 twin of `fp32_path` in QDQ form: activations uint8 with MinMax ranges
+    from `feeds` (input dicts as the graph takes them), weights int8 per output channel. The nodes
+    named in `exclude` stay float32; metadata is carried over."""
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    fp32_path, int8_path = Path(fp32_path), Path(int8_path)
+    if not feeds:
+        raise ValueError(f"static int8 of {fp32_path} needs calibration inputs")
+    int8_path.parent.mkdir(parents=True, exist_ok=True)
+    prepared = int8_path.with_suffix(".prepared.onnx")
+    source = onnx.load(str(fp32_path), load_external_data=False)
+    quiet = logging.getLogger().level
+    logging.getLogger().setLevel(max(quiet, logging.ERROR))
+    try:
+        quant_pre_process(str(fp32_path), str(prepared))
+        quantize_static(str(prepared), str(int8_path), _Feeds(feeds), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                        op_types_to_quantize=list(op_types), nodes_to_exclude=list(exclude))
+    finally:
+        logging.getLogger().setLevel(quiet)
+        prepared.unlink(missing_ok=True)
     quantized = onnx.load(str(int8_path))
     onnx.helper.set_model_props(quantized, {p.key: p.value for p in source.metadata_props})
     onnx.save(quantized, str(int8_path))

@@ -171,6 +171,7 @@ class CodeStage(FrameStage):
 class FaceOptions:
     enabled: bool = option(True, flag="--no-faces", help="do not detect faces (presenter presence)")
     weights_dir: str | None = None  # MTCNN weights folder; default: facenet-pytorch's files
+    precision: str = "fp32"  # of an exported folder's graphs: "int8" opens pnet.int8.onnx, ...
     # A presenter's face is large in the picture; a coarser pyramid on a smaller image
     # costs a fraction of the detector's defaults.
     min_face_size: int = 40
@@ -185,11 +186,13 @@ class FaceStage(FrameStage):
 
     def __init__(self, options: "FaceOptions | None" = None, *, policy: Any) -> None:
         super().__init__(options, policy=policy)
+        from liveinspect.backends.base import BackendOptions
         from liveinspect.models.faces import FaceDetector
 
         options = self.options
         self.detector = FaceDetector(options.weights_dir, min_face_size=options.min_face_size,
-                                     max_side=options.max_side)
+                                     max_side=options.max_side,
+                                     backend=BackendOptions(precision=options.precision))
         self.version = self.detector.version
 
     def run(self, images: Sequence[np.ndarray]) -> list[Any]:
