@@ -178,33 +178,11 @@ def _int8_copy(folder: Path, names: list[str], scratch: Path, **options) -> Path
     return target
 
 
-def _recorded_inputs(backends: dict, run) -> dict[str, list[dict]]:
-    """The inputs each backend of `backends` got while `run()` ran (calibration feeds)."""
-    recorded: dict[str, list[dict]] = {name: [] for name in backends}
-
-    class Recorder:
-        def __init__(self, name, inner) -> None:
-            self.name, self.inner = name, inner
-            self.kind, self.input_names, self.output_names = inner.kind, inner.input_names, inner.output_names
-
-        def run(self, inputs):
-            recorded[self.name].append({k: np.array(v) for k, v in inputs.items()})
-            return self.inner.run(inputs)
-
-    saved = dict(backends)
-    backends.update({name: Recorder(name, inner) for name, inner in saved.items()})
-    try:
-        run()
-    finally:
-        backends.update(saved)
-    return recorded
-
-
 def bench_models(export: Path, manifest, scratch: Path) -> list[dict]:
     from liveinspect.backends.base import BackendOptions
     from liveinspect.eval.metrics import wer
     from liveinspect.export.common import EvalData, demo_frames
-    from liveinspect.export.quantize import quantize_static_int8
+    from liveinspect.export.quantize import quantize_static_int8, recorded_inputs
     from liveinspect.media import load_audio
     from liveinspect.models.faces import FaceDetector
     from liveinspect.models.whisper import load_whisper_model
@@ -262,7 +240,7 @@ def bench_models(export: Path, manifest, scratch: Path) -> list[dict]:
             backend=BackendOptions(kind="onnx", precision="int8"), onnx_dir=dynamic, **settings)
         calibration = demo_frames(data, every=1, limit=1000)[1::6]
         fp32 = detectors["ORT fp32"]
-        feeds = _recorded_inputs(fp32.nets, lambda: fp32.detect_batch(calibration))
+        feeds = recorded_inputs(fp32.nets, lambda: fp32.detect_batch(calibration))
         calibrated = _int8_copy(faces_dir, [], scratch / "static")
         for net in ("pnet", "rnet", "onet"):
             quantize_static_int8(faces_dir / f"{net}.onnx", calibrated / f"{net}.int8.onnx", feeds[net],

@@ -18,7 +18,11 @@ result is good enough is decided per model against its accuracy budget
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from liveinspect.export.graph import WEIGHT_SUFFIX
 
@@ -107,3 +111,26 @@ def quantize_static_int8(fp32_path: str | Path, int8_path: str | Path, feeds: li
     onnx.helper.set_model_props(quantized, {p.key: p.value for p in source.metadata_props})
     onnx.save(quantized, str(int8_path))
     return int8_path
+
+
+def recorded_inputs(backends: dict, run: Callable[[], Any]) -> dict[str, list[dict]]:
+    """The inputs each backend of `backends` (name -> backend, as a model holds them) received
+    while `run()` ran: calibration feeds taken from a model's real pipeline."""
+    recorded: dict[str, list[dict]] = {name: [] for name in backends}
+
+    class Recorder:
+        def __init__(self, name: str, inner) -> None:
+            self.name, self.inner = name, inner
+            self.kind, self.input_names, self.output_names = inner.kind, inner.input_names, inner.output_names
+
+        def run(self, inputs):
+            recorded[self.name].append({key: np.array(value) for key, value in inputs.items()})
+            return self.inner.run(inputs)
+
+    saved = dict(backends)
+    backends.update({name: Recorder(name, inner) for name, inner in saved.items()})
+    try:
+        run()
+    finally:
+        backends.update(saved)
+    return recorded
