@@ -174,6 +174,17 @@ def test_without_faces_the_verdict_stays_on_whole_frames():
     assert out.details["identity_consistency"] is None and out.details["basis"] == "whole_frames"
 
 
+def test_without_mtcnn_weights_the_analyzer_runs_on_whole_frames_and_says_why(tmp_path):
+    analyzer = avatar.AvatarAnalyzer(avatar.AvatarOptions(head="none", face_weights=str(tmp_path)))
+    assert analyzer.unavailable_reason() is None
+    assert analyzer.cropper is None and analyzer.face_head is None
+    assert "MTCNN" in analyzer.faces_unavailable and "whole frames only" in analyzer.faces_unavailable
+    analyzer.tower = FakeTower()
+    _, out = _scan(analyzer, [_frame(True, 100)] * 3)
+    assert out.details["basis"] == "whole_frames" and out.details["frames_with_face"] == 0
+    assert out.details["faces_unavailable"] == analyzer.faces_unavailable
+
+
 @pytest.mark.slow
 def test_mtcnn_cropper_finds_the_sample_face_and_nothing_in_noise():
     from pathlib import Path
@@ -191,3 +202,26 @@ def test_mtcnn_cropper_finds_the_sample_face_and_nothing_in_noise():
     assert face.crop.shape == (CROP_SIZE, CROP_SIZE, 3) and abs(face.roll_deg) < 15
     x0, y0, x1, y1 = face.box
     assert 100 < x1 - x0 < 400 and 0 <= x0 < x1 <= photo.shape[1] and 0 <= y0 < y1 <= photo.shape[0]
+
+
+@pytest.mark.slow
+def test_the_demo_presenter_is_judged_on_face_crops_and_not_flagged():
+    """truth.json lists only the voice as synthetic: the demo's presenter is a photograph of a person."""
+    import json
+
+    import liveinspect
+    from liveinspect.broadcast_file import load_broadcast
+    from liveinspect.cli import demo_dir
+
+    truth = json.loads((demo_dir() / "truth.json").read_text(encoding="utf-8"))
+    assert not any("avatar" in v.get("where", "") or v.get("kind") == "synthetic_avatar"
+                   for v in truth["violations"])
+    options = liveinspect.ScanOptions(progress=False, max_duration=20.0)
+    with liveinspect.build_inspector(["avatar"], options=options) as inspector:
+        report = inspector.scan(load_broadcast(demo_dir() / "broadcast.yaml")).report
+    assert not [f for f in report.findings if f.kind is FindingKind.synthetic_avatar]
+    [status] = [a for a in report.analyzers if a.name == "avatar"]
+    details = status.details
+    assert details["frames_scored"] >= 9 and details["basis"] == "face_crops"
+    assert details["share_with_face"] > 0.9 and details["presenter_score"] < 0.5
+    assert details["identity_consistency"] > 0.9  # one still portrait throughout

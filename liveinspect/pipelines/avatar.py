@@ -61,6 +61,9 @@ class AvatarOptions:
                                         "installed; 'none': whole frames only (faces are still tracked)")
     faces: bool = option(True, flag="--no-avatar-faces",
                          help="do not look for the presenter's face (no crops, no identity track)")
+    # MTCNN weights: a folder of pnet/rnet/onet .pt files, or of the exported .onnx files (ONNX
+    # Runtime, no torch); default: facenet-pytorch's files.
+    face_weights: str | None = None
     min_frames: int = 3  # fewer scored frames (or face crops) make no presenter-level verdict on them
     # A presenter's face is large; the face stage's detector settings (models/faces).
     min_face_size: int = 40
@@ -143,11 +146,14 @@ class AvatarAnalyzer(Analyzer):
             if spec is not None or (folder / "model_card.json").is_file():
                 # A head named on the command line must load; the shipped one may be absent.
                 self.face_head = load_avatar_head(folder, input=FACE_CROPS)
-        cropper = FaceCropper(min_face_size=self.options.min_face_size, max_side=self.options.max_side)
+        cropper = FaceCropper(min_face_size=self.options.min_face_size, max_side=self.options.max_side,
+                              weights_dir=self.options.face_weights)
         try:
             cropper.check()
-        except LiveInspectError as error:
-            self.faces_unavailable = str(error)
+        except (LiveInspectError, ImportError) as error:
+            # No MTCNN weights, or torch absent (an edge node given no exported MTCNN folder): the
+            # verdict stays on whole frames and the report says why.
+            self.faces_unavailable = f"face path off, whole frames only: {error}"
             self.face_head = None
             return
         self.cropper = cropper

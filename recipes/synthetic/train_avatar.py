@@ -13,7 +13,7 @@ head), the whole-frame head alone, and the probe. The crop head ships
 (`--crop-head-out`) only if the rule beats the probe on held-out morphs, the
 one generator whose faces MTCNN finds, and flags no more real rows than the
 whole-frame head; the recipe says which and why. Embeddings are cached in
-`--out/features.npz` (`--reuse` skips the tower and the detector).
+`--out/features-aug<copies>.npz` (`--reuse` skips the tower and the detector).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from liveinspect.training.avatar import (
     leave_one_generator_out,
     save_avatar_head,
     train_avatar_head,
+    train_crop_head,
 )
 
 NOTES = ("Trained on ~250 images: LFW-subset faces and crops of five sample photos (real) against drawn "
@@ -86,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head-out", type=Path, default=Path("liveinspect/models/weights/avatar-head"))
     parser.add_argument("--crop-head-out", type=Path,
                         default=Path("liveinspect/models/weights/avatar-head-faces"))
-    parser.add_argument("--augment-copies", type=int, default=1)
-    parser.add_argument("--crop-l2", type=float, default=1e-2, help="L2 penalty of the crop head")
+    parser.add_argument("--augment-copies", type=int, default=3)
+    parser.add_argument("--crop-l2", type=float, default=0.3, help="L2 penalty of the crop head")
+    parser.add_argument("--crop-hold", type=float, default=0.3,
+                        help="share of training images held out to set the crop head's bias")
     parser.add_argument("--reuse", action="store_true", help="read the cached embeddings")
     parser.add_argument("--no-save", action="store_true", help="evaluate only; write no head")
     args = parser.parse_args(argv)
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         k = counters[item.generator] = counters.get(item.generator, -1) + 1
         (test_items if k % 3 == 2 else train_items).append(item)
     probe = load_packaged_probe()
-    cache = args.out / "features.npz"
+    cache = args.out / f"features-aug{args.augment_copies}.npz"  # the augmentation changes the rows
     args.out.mkdir(parents=True, exist_ok=True)
     if args.reuse and cache.is_file():
         train, test = load_features(cache, "train"), load_features(cache, "test")
@@ -110,12 +113,12 @@ def main(argv: list[str] | None = None) -> int:
         train = embed_items(train_items, tower, probe, augment_copies=args.augment_copies, cropper=cropper)
         test = embed_items(test_items, tower, probe, conditions=IMAGE_CONDITIONS, seed=1, cropper=cropper)
         save_features(cache, train=train, test=test)
-    crop_options = {"l2": args.crop_l2}
+    crop_options = {"l2": args.crop_l2, "hold": args.crop_hold}
     logo = leave_one_generator_out(train, test, crops=True, crop_options=crop_options)
     table = format_crop_table(logo)
     print(table)
     head = train_avatar_head(train)
-    crop_head = train_avatar_head(train.crops(), **crop_options)
+    crop_head = train_crop_head(train.crops(), **crop_options)
     real = test.label == 0
     scorers = {"rule": combined_probability(head, crop_head, test), "frames_head": head.probability(test.x),
                "probe": test.probe}
