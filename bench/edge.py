@@ -225,7 +225,7 @@ def bench_models(export: Path, manifest, scratch: Path) -> list[dict]:
     frames = demo_frames(data, every=2, limit=24)
     faces_dir = export / manifest.models["faces"].folder
     settings = {"min_face_size": 40, "max_side": 640}
-    detectors = {"torch eager fp32": FaceDetector(**settings),
+    detectors = {"torch eager fp32": FaceDetector(backend="torch", **settings),
                  "ORT fp32": FaceDetector(backend=BackendOptions(kind="onnx"), onnx_dir=faces_dir,
                                           **settings)}
     if (faces_dir / "pnet.int8.onnx").is_file():

@@ -64,12 +64,14 @@ def test_large_frames_are_downsized_and_boxes_mapped_back(grace_hopper):
     assert 740 < x0 < 820 and 280 < y0 < 360 and 910 < x1 < 990 and 490 < y1 < 570
 
 
-def test_onnx_runtime_nets_find_the_same_faces(detector, grace_hopper, tmp_path):
+def test_onnx_runtime_nets_find_the_same_faces(grace_hopper, tmp_path):
     assert [p.name for p in export_mtcnn_onnx(tmp_path)] == ["pnet.onnx", "rnet.onnx", "onet.onnx"]
     edge = FaceDetector(backend="onnx", onnx_dir=tmp_path)
     assert {net.kind for net in edge.nets.values()} == {"onnx"}
+    torch_nets = FaceDetector(backend="torch")
+    assert {net.kind for net in torch_nets.nets.values()} == {"torch"}
     small = np.asarray(Image.fromarray(grace_hopper).resize((256, 300)))
-    for on_torch, on_onnx in zip(detector.detect_batch([grace_hopper, small]),
+    for on_torch, on_onnx in zip(torch_nets.detect_batch([grace_hopper, small]),
                                  edge.detect_batch([grace_hopper, small]), strict=True):
         assert len(on_torch) == len(on_onnx) == 1
         np.testing.assert_allclose(on_onnx[0].box, on_torch[0].box, atol=0.05)
@@ -83,13 +85,33 @@ def test_face_crop(detector, grace_hopper):
     assert crop.shape == (112, 112, 3) and crop.dtype == np.uint8
 
 
-def test_missing_or_broken_weights(tmp_path):
-    with pytest.raises(WeightsNotFoundError, match="facenet-pytorch"):
-        FaceDetector(tmp_path)
+def test_the_default_runs_the_cached_export_of_the_packaged_weights(tmp_path, monkeypatch):
+    """ONNX Runtime by default: the torch weights exported once into the cache folder (under their
+    checksum), then read from there by every later detector."""
+    monkeypatch.setenv("LIVEINSPECT_CACHE", str(tmp_path))
+    first = FaceDetector()
+    assert {net.kind for net in first.nets.values()} == {"onnx"}
+    (folder,) = (tmp_path / "mtcnn-onnx").iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == ["onet.onnx", "pnet.onnx", "rnet.onnx"]
+    written = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    FaceDetector()
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == written
+
+
+def test_missing_or_broken_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVEINSPECT_CACHE", str(tmp_path / "cache"))
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for backend in ("onnx", "torch"):
+        with pytest.raises(WeightsNotFoundError, match="facenet-pytorch"):
+            FaceDetector(weights, backend=backend)
     for name in ("pnet.pt", "rnet.pt", "onet.pt"):
-        torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / name)
-    with pytest.raises(CheckpointError):
-        FaceDetector(tmp_path)
+        torch.save({"conv1.weight": torch.zeros(1)}, weights / name)
+    for backend in ("onnx", "torch"):
+        with pytest.raises(CheckpointError):
+            FaceDetector(weights, backend=backend)
+    # a failed export leaves nothing half-written in the cache
+    assert not any(p.is_file() for p in (tmp_path / "cache").rglob("*"))
 
 
 def test_rejects_bad_images(detector):

@@ -54,7 +54,7 @@ def export_faces(ctx: ExportContext, weights_dir: str | None = None) -> ModelRec
     int8: dict[str, Any]
     precision = "fp32"
     if frames:
-        torch_detector = FaceDetector(source, **settings)
+        torch_detector = FaceDetector(source, backend="torch", **settings)
         onnx_detector = FaceDetector(backend=BackendOptions(kind="onnx"), onnx_dir=folder, **settings)
         reference = torch_detector.detect_batch(frames)
         exported = onnx_detector.detect_batch(frames)

@@ -170,7 +170,9 @@ class CodeStage(FrameStage):
 @dataclass(frozen=True)
 class FaceOptions:
     enabled: bool = option(True, flag="--no-faces", help="do not detect faces (presenter presence)")
-    weights_dir: str | None = None  # MTCNN weights folder; default: facenet-pytorch's files
+    weights_dir: str | None = None  # MTCNN weights or exported folder; default: facenet-pytorch's files
+    backend: str = option("onnx", flag="--faces-backend",
+                          help="onnx (ONNX Runtime, the default: the nets exported once and cached) or torch")
     precision: str = "fp32"  # of an exported folder's graphs: "int8" opens pnet.int8.onnx, ...
     # A presenter's face is large in the picture; a coarser pyramid on a smaller image
     # costs a fraction of the detector's defaults.
@@ -192,7 +194,8 @@ class FaceStage(FrameStage):
         options = self.options
         self.detector = FaceDetector(options.weights_dir, min_face_size=options.min_face_size,
                                      max_side=options.max_side,
-                                     backend=BackendOptions(precision=options.precision))
+                                     backend=BackendOptions(kind=options.backend,
+                                                            precision=options.precision))
         self.version = self.detector.version
 
     def run(self, images: Sequence[np.ndarray]) -> list[Any]:
