@@ -82,6 +82,16 @@ class FeatureSet:
         return replace(self, x=x, features=tuple(names))
 
 
+def concat_features(*sets: FeatureSet) -> FeatureSet:
+    """The rows of `sets` (same views, same column order) in one FeatureSet."""
+    if len({data.features for data in sets}) != 1:
+        raise ValueError(f"feature sets hold different views: {[data.features for data in sets]}")
+    return FeatureSet(np.concatenate([d.x for d in sets]), np.concatenate([d.margin for d in sets]),
+                      np.concatenate([d.label for d in sets]), [g for d in sets for g in d.generator],
+                      [c for d in sets for c in d.condition], [g for d in sets for g in d.group],
+                      [s for d in sets for s in d.source], sets[0].features)
+
+
 def prepare_clip(path: Path, rng: np.random.Generator | None = None) -> np.ndarray:
     """The voiced part of a clip, one window long (a random crop when `rng` is given, else centred)."""
     from liveinspect.media.audio import load_audio
