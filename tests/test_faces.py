@@ -112,6 +112,11 @@ def test_missing_or_broken_weights(tmp_path, monkeypatch):
             FaceDetector(weights, backend=backend)
     # a failed export leaves nothing half-written in the cache
     assert not any(p.is_file() for p in (tmp_path / "cache").rglob("*"))
+    # a cache folder that cannot be written: a clear error, not a traceback from deep inside
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+    monkeypatch.setenv("LIVEINSPECT_CACHE", str(tmp_path / "blocked"))
+    with pytest.raises(LiveInspectError, match="LIVEINSPECT_CACHE"):
+        FaceDetector(backend="onnx")
 
 
 def test_rejects_bad_images(detector):

@@ -85,19 +85,28 @@ def cached_mtcnn_onnx(weights_dir: str | Path | None = None) -> Path:
             except ImportError as error:
                 raise WeightsNotFoundError(f"MTCNN on ONNX Runtime needs its .onnx files; {ONNX_HINT}") \
                     from error
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            # Written beside and renamed into place, so another process never reads a half-written file.
             import shutil
 
-            partial = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{digest}-"))
+            try:
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                # Written beside and renamed into place: no process reads a half-written file.
+                partial = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{digest}-"))
+            except OSError as error:
+                raise LiveInspectError(f"cannot write MTCNN's ONNX files into {folder.parent}: "
+                                       f"{error.strerror or error}; set LIVEINSPECT_CACHE to a writable "
+                                       "folder, or run the nets on torch (--faces-backend torch)") from error
             try:
                 export_mtcnn_onnx(partial, source)
-                partial.rename(folder)
-            except OSError:  # another process renamed its copy into place first
-                shutil.rmtree(partial, ignore_errors=True)
             except BaseException:
                 shutil.rmtree(partial, ignore_errors=True)
                 raise
+            try:
+                partial.rename(folder)
+            except OSError:
+                shutil.rmtree(partial, ignore_errors=True)
+                if not all((folder / name).is_file() for name in ONNX_FILES):
+                    raise
+                # else another process renamed its copy into place first
     return folder
 
 
