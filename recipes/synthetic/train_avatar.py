@@ -80,6 +80,29 @@ def _cell(metrics: dict) -> str:
     return f"{metrics['eer']:.1%} [{metrics['eer_low']:.1%}, {metrics['eer_high']:.1%}]"
 
 
+def compare_crop_heads(train: ImageFeatures, test: ImageFeatures) -> str:
+    """Crop-head settings side by side: held-out morph EER per condition (the rule) and the real test
+    rows the shipped-style rule flags, for L2 x the held-out-image bias rule (hold 0: no rule)."""
+    from liveinspect.eval.spoof import per_generator
+
+    lines = ["crop L2  bias hold  held-out morph EER clean/jpeg/h264  real rows flagged (of "
+             f"{int((test.label == 0).sum())})"]
+    for l2 in (0.01, 0.1, 0.3):
+        for hold in (0.0, 0.3):
+            kept = train.subset(np.asarray(train.generator) != "morph")
+            rows = test.subset((np.asarray(test.generator) == "morph") | (test.label == 0))
+            p = combined_probability(train_avatar_head(kept), train_crop_head(kept.crops(), l2=l2, hold=hold),
+                                     rows)
+            cells = per_generator(p, rows.label, rows.generator, rows.condition, generators=["morph"],
+                                  n_resamples=50)["morph"]
+            everything = combined_probability(train_avatar_head(train),
+                                              train_crop_head(train.crops(), l2=l2, hold=hold), test)
+            flagged = int(((everything >= 0.5) & (test.label == 0)).sum())
+            eers = "/".join(f"{cells[c]['eer']:.1%}" for c in IMAGE_CONDITIONS)
+            lines.append(f"{l2:<8} {hold:<10} {eers:<34} {flagged}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("out/synthetic/avatar"))
@@ -87,12 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head-out", type=Path, default=Path("liveinspect/models/weights/avatar-head"))
     parser.add_argument("--crop-head-out", type=Path,
                         default=Path("liveinspect/models/weights/avatar-head-faces"))
-    parser.add_argument("--augment-copies", type=int, default=3)
+    parser.add_argument("--augment-copies", type=int, default=1)
     parser.add_argument("--crop-l2", type=float, default=0.3, help="L2 penalty of the crop head")
     parser.add_argument("--crop-hold", type=float, default=0.3,
                         help="share of training images held out to set the crop head's bias")
     parser.add_argument("--reuse", action="store_true", help="read the cached embeddings")
     parser.add_argument("--no-save", action="store_true", help="evaluate only; write no head")
+    parser.add_argument("--compare", action="store_true",
+                        help="also print crop-head settings side by side (L2 x the bias rule)")
     args = parser.parse_args(argv)
     started = time.time()
     items = read_image_folders(args.data)
@@ -114,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         test = embed_items(test_items, tower, probe, conditions=IMAGE_CONDITIONS, seed=1, cropper=cropper)
         save_features(cache, train=train, test=test)
     crop_options = {"l2": args.crop_l2, "hold": args.crop_hold}
+    if args.compare:
+        print(compare_crop_heads(train, test))
     logo = leave_one_generator_out(train, test, crops=True, crop_options=crop_options)
     table = format_crop_table(logo)
     print(table)
