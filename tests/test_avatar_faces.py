@@ -84,6 +84,10 @@ def test_a_crop_head_is_refused_where_a_whole_frame_head_is_expected(tmp_path):
         load_avatar_head(tmp_path / "crops", input="whole_frames")
     with pytest.raises(ValueError):
         save_avatar_head(head, tmp_path / "bad", input="faces", data={}, metrics={}, notes="")
+    # Named as the analyzer's crop head, a whole-frame head makes the analyzer unavailable, saying why.
+    save_avatar_head(head, tmp_path / "frames", data={}, metrics={}, notes="test")
+    analyzer = avatar.AvatarAnalyzer(avatar.AvatarOptions(face_head=str(tmp_path / "frames")))
+    assert "whole frames" in (analyzer.unavailable_reason() or "")
 
 
 class FakeTower:

@@ -145,7 +145,11 @@ class AvatarAnalyzer(Analyzer):
             folder = spec or shipped_avatar_head_dir(FACE_CROPS)
             if spec is not None or (folder / "model_card.json").is_file():
                 # A head named on the command line must load; the shipped one may be absent.
-                self.face_head = load_avatar_head(folder, input=FACE_CROPS)
+                try:
+                    self.face_head = load_avatar_head(folder, input=FACE_CROPS)
+                except LiveInspectError as error:
+                    self._reason = str(error)
+                    return
         cropper = FaceCropper(min_face_size=self.options.min_face_size, max_side=self.options.max_side,
                               weights_dir=self.options.face_weights)
         try:
@@ -266,7 +270,7 @@ class AvatarAnalyzer(Analyzer):
             evidence=Evidence(frame_index=strongest.frame_index, box=box, matched_term=what,
                               decided_by=basis),
             score=round(score, 4), model=self.model_name, model_version=self.model_version,
-            message=(f"the presenter looks synthetic (score {score:.2f} from {what.replace('_', ' ')}, "
+            message=(f"the presenter looks synthetic (score {score:.2f} from {what}, "
                      f"basis {basis}; strongest at {strongest.t:.1f} s, {strongest_p:.2f}{track})"))
 
 
