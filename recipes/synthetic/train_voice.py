@@ -118,6 +118,27 @@ def _flagged(train, test, names, seed, head_options, threshold_rows=None) -> tup
     return false_positives(probability, test.label, test.source, 0.5), (head, log, probability)
 
 
+def diagnose(train, test, generator: str, seed: int) -> dict:
+    """In-distribution probe, not a held-out result: heads trained on real vs `generator` alone, per view
+    and at two L2 strengths, scored on its test clips. Says whether a view carries the cue at all."""
+    from liveinspect.eval.spoof import per_generator
+
+    results = {}
+    pick_train = train.subset((train.label == 0) | (np.asarray(train.generator) == generator))
+    pick_test = test.subset((test.label == 0) | (np.asarray(test.generator) == generator))
+    every = CANDIDATES["hidden+lfcc+phase+band"]
+    for views in [*((name,) for name in every), every]:
+        for l2 in (0.3, 0.003):
+            head, _ = train_voice_head(pick_train.select(views), seed=seed, l2=l2, target_fpr=None)
+            p = head.probability(pick_test.select(views).x)
+            cells = per_generator(p, pick_test.label, pick_test.generator, pick_test.condition,
+                                  generators=[generator], n_resamples=100)[generator]
+            key = f"{'+'.join(views)} l2={l2}"
+            results[key] = {c: m["eer"] for c, m in cells.items()}
+            print(f"  {key:<60} " + " ".join(f"{c} {e:.1%}" for c, e in results[key].items()), flush=True)
+    return results
+
+
 def _untrained_note(logo: dict, test_only: set[str]) -> str:
     """What the card says about generators evaluated but never trained on, from the measured cells."""
     def span(values):
@@ -164,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-only", default="melgan_resynth",
                         help="comma-separated generators never trained on (their test clips are scored); "
                              "'' trains on them too")
+    parser.add_argument("--diagnose", default="", metavar="GENERATOR",
+                        help="also probe, in distribution, which views separate GENERATOR's clips from real "
+                             "ones when trained on exactly that (uses its train clips even if --test-only)")
     parser.add_argument("--exclude", default="", help="comma-separated generators left out of everything "
                         "(to rerun an earlier corpus: --exclude melgan_resynth)")
     args = parser.parse_args(argv)
@@ -213,6 +237,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<24} unseen neural mean {s['unseen_neural_mean_eer']:.3f} "
               f"worst {s['unseen_neural_worst_eer']:.3f} per cell {s['head_mean_eer']} "
               f"caught at 0.5 {s['head_mean_caught_at_0.5']} real flagged {len(flagged)}", flush=True)
+    if args.diagnose:
+        # With the same real clips beside them, so their augmentations (babble pool) are the training ones.
+        probe_items = [i for i in items
+                       if i.split != "test" and (i.label == 0 or i.generator == args.diagnose)]
+        probe = extract_features(probe_items, model, conditions=("clean",), seed=args.seed, cache=cache,
+                                 augment_copies=args.augment_copies, rooms=rooms)
+        print(f"diagnose {args.diagnose} (in distribution: trained on its train clips vs real):", flush=True)
+        comparison["diagnose"] = {args.diagnose: diagnose(probe, test, args.diagnose, args.seed)}
     names = CANDIDATES[args.features]
     logo = comparison[args.features]["leave_one_generator_out"]
     table = format_table(logo)
