@@ -328,3 +328,24 @@ def test_threshold_rows_move_the_operating_point_only_for_held_out_real_clips():
     strangers = replace(reencoded, source=[f"other-{s}" for s in reencoded.source])
     _, ignored = train_voice_head(data, seed=0, epochs=100, threshold_rows=strangers)
     assert ignored.threshold_shift == plain.threshold_shift
+
+
+def test_resynthesis_sources_stay_on_their_own_side_of_the_file_split():
+    sys.path.insert(0, str(RECIPES))
+    try:
+        import build_voice_corpus as corpus
+    finally:
+        sys.path.remove(str(RECIPES))
+    crops = [(f"file{k % 5}", "test" if k % 5 == 0 else "train", np.full(8, k, np.float32))
+             for k in range(40)]
+    arctic = np.full(8, -1.0, np.float32)
+    picked = corpus.resynth_sources(crops, arctic, (6, 4))
+    splits = [split for _, split, _ in picked]
+    assert splits.count("train") == 6 and splits.count("test") == 4
+    side = {speaker: split for speaker, split, _ in crops}
+    for speaker, split, _ in picked:
+        assert split == side.get(speaker, "train")  # a crop keeps its file's side (ARCTIC: train)
+    assert picked[0][0] == "arctic-bdl" and picked[0][2] is arctic
+    chosen = [int(audio[0]) for _, _, audio in picked[1:]]
+    assert len(set(chosen)) == len(chosen)  # no crop twice
+    assert len(corpus.resynth_sources(crops, None, (6, 4))) == 10
