@@ -207,14 +207,90 @@ def train_crop_head(data: ImageFeatures, *, l2: float = 0.3, hold: float = 0.3, 
     return head
 
 
+def split_items(items: Sequence[SpoofItem]) -> tuple[list[SpoofItem], list[SpoofItem]]:
+    """(train, test): every third image of each class/generator, in reading order, is test."""
+    counters: dict[str, int] = {}
+    train, test = [], []
+    for item in items:
+        k = counters[item.generator] = counters.get(item.generator, -1) + 1
+        (test if k % 3 == 2 else train).append(item)
+    return train, test
+
+
+def crop_training_problem(crops: ImageFeatures) -> str | None:
+    """Why a crop head cannot be trained on these crop rows, or None when it can."""
+    if not len(crops.label):
+        return "no face was found in any training image"
+    missing = [name for value, name in ((0, "real"), (1, "synthetic")) if not (crops.label == value).any()]
+    if missing:
+        return f"faces were found only in {'synthetic' if missing == ['real'] else 'real'} training images"
+    return None
+
+
+def face_shares(data: ImageFeatures) -> dict:
+    """{generator: {condition: share of its rows where a face was found}}, real images included."""
+    if data.face is None:
+        raise ValueError("these features were embedded without a face cropper (embed_items(cropper=))")
+    generator, condition = np.asarray(data.generator), np.asarray(data.condition)
+    return {g: {c: round(float(data.face[(generator == g) & (condition == c)].mean()), 3)
+                for c in dict.fromkeys(condition[generator == g])}
+            for g in dict.fromkeys(generator)}
+
+
+def score_systems(frame_head, crop_head, rows: ImageFeatures, *, generators: Sequence[str] | None = None,
+                  threshold: float = 0.5, n_resamples: int = 500) -> dict:
+    """{generator: {condition: cell}}, each synthetic generator's rows against every real row.
+
+    A cell holds metrics (EER with its bootstrap interval, AUC) for "head" (the analyzer's rule,
+    `combined_probability`), "frames_head" (the whole-frame head alone), "crop_head" (the crop head
+    alone, on the rows with a face only: None where those lack a real or a synthetic row, or
+    without a crop head) and "baseline" (the packaged probe on whole frames); "flagged": real rows
+    of the condition at or above `threshold` per scorer; "face_share": the share of the
+    generator's rows with a face."""
+    from liveinspect.eval.spoof import per_generator
+
+    scorers = {"head": combined_probability(frame_head, crop_head, rows), "frames_head":
+               frame_head.probability(rows.x), "baseline": rows.probe}
+    generators = list(generators or [g for g in dict.fromkeys(rows.generator) if g != "bona-fide"])
+    metrics = {name: per_generator(p, rows.label, rows.generator, rows.condition, generators=generators,
+                                   n_resamples=n_resamples) for name, p in scorers.items()}
+    face = rows.face if rows.face is not None else np.zeros(len(rows.label), bool)
+    crop_metrics: dict = {}
+    crop_p = np.zeros(len(rows.label), np.float32)
+    if crop_head is not None and face.any():
+        assert rows.crop_x is not None
+        crop_p[face] = crop_head.probability(rows.crop_x[face])
+        with_face = rows.subset(face)
+        crop_metrics = per_generator(crop_p[face], with_face.label, with_face.generator, with_face.condition,
+                                     generators=generators, n_resamples=n_resamples)
+    condition, generator = np.asarray(rows.condition), np.asarray(rows.generator)
+    results: dict = {}
+    for name in generators:
+        results[name] = {}
+        for cond in metrics["head"].get(name, {}):
+            of_cond = condition == cond
+            real = (rows.label == 0) & of_cond
+            cell = {key: metrics[key][name][cond] for key in scorers}
+            cell["crop_head"] = crop_metrics.get(name, {}).get(cond)
+            cell["flagged"] = {key: int((p[real] >= threshold).sum()) for key, p in scorers.items()}
+            if crop_head is not None:
+                cell["flagged"]["crop_head"] = int(((crop_p >= threshold) & real & face).sum())
+            cell["face_share"] = round(float(face[(generator == name) & of_cond].mean()), 3)
+            results[name][cond] = cell
+    return results
+
+
 def leave_one_generator_out(train: ImageFeatures, test: ImageFeatures, *, crops: bool = False,
-                            crop_options: dict | None = None, **options) -> dict:
+                            crop_options: dict | None = None, n_resamples: int = 500, threshold: float = 0.5,
+                            **options) -> dict:
     """{generator: {condition: {"head": metrics, "baseline": metrics}}} with a head trained without it
     (baseline: the packaged AI-image probe on the whole frames of the same rows).
 
-    With `crops`, "head" is the analyzer's rule (`combined_probability`: a crop head and a
-    whole-frame head, both trained without the generator) and each cell also holds "frames_head"
-    (the whole-frame head alone) and "flagged" (real rows at or above 0.5, per scorer)."""
+    With `crops`, each cell is `score_systems`'s: "head" is the analyzer's rule (a crop head and a
+    whole-frame head, both trained without the generator), beside "frames_head", "crop_head",
+    "baseline", "flagged" and "face_share". Where the kept training images give no crop head (no
+    faces, or faces of one class only), "crop_head" is None, "crop_head_missing" says why and the
+    rule is the whole-frame head."""
     from liveinspect.eval.spoof import per_generator
 
     results: dict = {}
@@ -222,23 +298,95 @@ def leave_one_generator_out(train: ImageFeatures, test: ImageFeatures, *, crops:
         kept = train.subset(np.asarray(train.generator) != held_out)
         head = train_avatar_head(kept, **options)
         rows = test.subset((np.asarray(test.generator) == held_out) | (test.label == 0))
-        scorers = {"head": head.probability(rows.x), "baseline": rows.probe}
-        if crops:
-            crop_head = train_crop_head(kept.crops(), **{**options, **(crop_options or {})})
-            scorers = {"head": combined_probability(head, crop_head, rows), "frames_head": scorers["head"],
-                       "baseline": rows.probe}
-        metrics = {name: per_generator(p, rows.label, rows.generator, rows.condition,
-                                       generators=[held_out])[held_out] for name, p in scorers.items()}
-        results[held_out] = {cond: {name: metrics[name][cond] for name in scorers}
-                             for cond in metrics["head"]}
-        if crops:
-            for cond in results[held_out]:
-                real = (rows.label == 0) & (np.asarray(rows.condition) == cond)
-                results[held_out][cond]["flagged"] = {name: int((p[real] >= 0.5).sum())
-                                                      for name, p in scorers.items()}
-                results[held_out][cond]["face_share"] = round(float(rows.face[
-                    (np.asarray(rows.condition) == cond) & (rows.label == 1)].mean()), 3)
+        if not crops:
+            metrics = {name: per_generator(p, rows.label, rows.generator, rows.condition,
+                                           generators=[held_out], n_resamples=n_resamples)[held_out]
+                       for name, p in (("head", head.probability(rows.x)), ("baseline", rows.probe))}
+            results[held_out] = {cond: {name: metrics[name][cond] for name in metrics}
+                                 for cond in metrics["head"]}
+            continue
+        kept_crops = kept.crops()
+        problem = crop_training_problem(kept_crops)
+        crop_head = None if problem else train_crop_head(kept_crops, **{**options, **(crop_options or {})})
+        results[held_out] = score_systems(head, crop_head, rows, generators=[held_out], threshold=threshold,
+                                          n_resamples=n_resamples)[held_out]
+        if problem:
+            for cell in results[held_out].values():
+                cell["crop_head_missing"] = f"{problem} (without {held_out})"
     return results
+
+
+def format_crop_table(results: dict, *, first: str = "held-out") -> str:
+    """`score_systems` / `leave_one_generator_out(crops=True)` cells as a text table: EER [95% CI]
+    for the rule, the whole-frame head, the crop head (rows with a face only) and the probe; AUC in
+    the same order; real rows flagged in the same order; "n/a" where a scorer has no cell."""
+    order = ("head", "frames_head", "crop_head", "baseline")
+    lines = [f"{first:<10} {'condition':<9} {'faces':>5}  {'rule EER [95% CI]':<22} {'frames head EER':<22} "
+             f"{'crop head EER (faces)':<22} {'probe EER':<22} {'AUC rule/frames/crop/probe':<27} "
+             "real flagged rule/frames/crop/probe"]
+    for name, by_condition in results.items():
+        for cond, cell in by_condition.items():
+            flagged = cell["flagged"]
+            aucs = "/".join("n/a" if cell.get(k) is None else f"{cell[k]['auc']:.3f}" for k in order)
+            lines.append(f"{name:<10} {cond:<9} {cell['face_share']:>5.0%}  "
+                         + " ".join(f"{_interval(cell.get(k)):<22}" for k in order)
+                         + f" {aucs:<27} " + "/".join(str(flagged.get(k, "n/a")) for k in order))
+    return "\n".join(lines)
+
+
+def format_face_shares(shares: dict) -> str:
+    """`face_shares` as text: one line per generator, the share with a face per condition."""
+    return "\n".join(f"faces found  {name:<10} "
+                     + "  ".join(f"{cond} {share:.0%}" for cond, share in by.items())
+                     for name, by in shares.items())
+
+
+def _interval(metrics: dict | None) -> str:
+    if metrics is None:
+        return "n/a"
+    return f"{metrics['eer']:.1%} [{metrics['eer_low']:.1%}, {metrics['eer_high']:.1%}]"
+
+
+FEATURE_FIELDS = ("x", "probe", "label", "generator", "condition", "source", "crop_x", "face")
+
+
+def save_features(path: str | Path, **parts: ImageFeatures) -> None:
+    """Embeddings as `<part>.<field>` arrays in one npz (no pickles); features without a cropper
+    store empty crop arrays."""
+    arrays = {}
+    for name, features in parts.items():
+        for field in FEATURE_FIELDS:
+            value = getattr(features, field)
+            arrays[f"{name}.{field}"] = np.asarray(value) if value is not None else np.zeros(0)
+    np.savez_compressed(path, **arrays)
+
+
+def cached_features(cache: str | Path | None, part: str, key: dict, compute) -> ImageFeatures:
+    """`compute()`, or the embeddings it gave before for the same `key` (the items with their sizes
+    and times, conditions, augmentation, seed, face settings) from `cache/<part>-<digest>.npz`."""
+    if cache is None:
+        return compute()
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path = Path(cache) / f"{part}-{digest}.npz"
+    if path.is_file():
+        return load_features(path, part)
+    features = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_features(path, **{part: features})
+    return features
+
+
+def load_features(path: str | Path, name: str) -> ImageFeatures:
+    with np.load(path, allow_pickle=False) as data:
+        values = {field: data[f"{name}.{field}"] for field in FEATURE_FIELDS}
+    for field in ("generator", "condition", "source"):
+        values[field] = [str(v) for v in values[field]]
+    if not values["face"].size and len(values["label"]):
+        values["crop_x"] = values["face"] = None
+    return ImageFeatures(**values)
 
 
 def save_avatar_head(head: EmbeddingHead, directory: str | Path, *, data: dict, metrics: dict,

@@ -33,8 +33,12 @@ from liveinspect.training.avatar import (
     ImageFeatures,
     combined_probability,
     embed_items,
+    format_crop_table,
     leave_one_generator_out,
+    load_features,
     save_avatar_head,
+    save_features,
+    split_items,
     train_avatar_head,
     train_crop_head,
 )
@@ -47,39 +51,6 @@ NOTES = ("Trained on ~250 images: LFW-subset faces and crops of five sample phot
 CROP_NOTES = (" This head reads the aligned crop of the largest MTCNN face; its synthetic training crops "
               "are almost all face morphs (MTCNN finds few drawn or shaded faces), so it is a morph "
               "detector on these data, not a general avatar detector.")
-FIELDS = ("x", "probe", "label", "generator", "condition", "source", "crop_x", "face")
-
-
-def save_features(path: Path, **parts: ImageFeatures) -> None:
-    arrays = {f"{name}.{field}": np.asarray(getattr(features, field))
-              for name, features in parts.items() for field in FIELDS}
-    np.savez_compressed(path, **arrays)
-
-
-def load_features(path: Path, name: str) -> ImageFeatures:
-    with np.load(path, allow_pickle=False) as data:
-        values = {field: data[f"{name}.{field}"] for field in FIELDS}
-    for field in ("generator", "condition", "source"):
-        values[field] = [str(v) for v in values[field]]
-    return ImageFeatures(**values)
-
-
-def format_crop_table(results: dict) -> str:
-    lines = [f"{'held-out':<10} {'condition':<9} {'faces':>5}  {'rule EER [95% CI]':<22} "
-             f"{'frames head EER':<22} {'probe EER':<22} real flagged rule/frames/probe"]
-    for name, by_condition in results.items():
-        for cond, cell in by_condition.items():
-            flagged = cell["flagged"]
-            lines.append(f"{name:<10} {cond:<9} {cell['face_share']:>5.0%}  " + " ".join(
-                f"{_cell(cell[k]):<22}" for k in ("head", "frames_head", "baseline"))
-                + f" {flagged['head']}/{flagged['frames_head']}/{flagged['baseline']}")
-    return "\n".join(lines)
-
-
-def _cell(metrics: dict) -> str:
-    return f"{metrics['eer']:.1%} [{metrics['eer_low']:.1%}, {metrics['eer_high']:.1%}]"
-
-
 def compare_crop_heads(train: ImageFeatures, test: ImageFeatures) -> str:
     """Crop-head settings side by side: held-out morph EER per condition (the rule) and the real test
     rows the shipped-style rule flags, for L2 x the held-out-image bias rule (hold 0: no rule)."""
@@ -120,12 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also print crop-head settings side by side (L2 x the bias rule)")
     args = parser.parse_args(argv)
     started = time.time()
-    items = read_image_folders(args.data)
-    counters: dict[str, int] = {}
-    train_items, test_items = [], []
-    for item in items:
-        k = counters[item.generator] = counters.get(item.generator, -1) + 1
-        (test_items if k % 3 == 2 else train_items).append(item)
+    train_items, test_items = split_items(read_image_folders(args.data))
     probe = load_packaged_probe()
     cache = args.out / f"features-aug{args.augment_copies}.npz"  # the augmentation changes the rows
     args.out.mkdir(parents=True, exist_ok=True)
