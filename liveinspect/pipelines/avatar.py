@@ -14,7 +14,10 @@ crop head is loaded (the mean crop logit over the face track, the strongest
 crop and its frame time as the evidence), else `whole_frames` (the mean
 whole-frame logit, the strongest frame). Faces found in only a frame or two
 are too little for a track, so a busy room without a steady presenter stays
-on whole frames.
+on whole frames. Once `min_frames` crops are scored the basis can only stay
+face crops, so from then on a frame showing a face is embedded as its crop
+alone (one CLIP pass, ~0.14 s on 2 cores, instead of two); frames without a
+face are still embedded whole.
 
 Also reported, not scored (no labelled presenter videos ship to show that
 they separate real from synthetic presenters): the presenter's identity
@@ -75,6 +78,9 @@ class AvatarItem:
     image: np.ndarray
     t: float
     frame_index: int
+    # False once the stream's face track already decides the verdict: a frame showing a face then
+    # needs only its crop embedded (one CLIP pass instead of two); without a face it is embedded whole.
+    whole_frame: bool = True
 
 
 @dataclass(frozen=True)
@@ -83,8 +89,8 @@ class FrameScore:
 
     t: float
     frame_index: int
-    logit: float  # whole-frame head (or probe) logit
-    embedding: np.ndarray  # whole-frame embedding
+    logit: float | None  # whole-frame head (or probe) logit; None where the frame was not embedded whole
+    embedding: np.ndarray | None  # whole-frame embedding
     face_box: tuple[float, float, float, float] | None = None
     face_embedding: np.ndarray | None = None
     face_logit: float | None = None  # crop head logit; None without a face or a crop head
@@ -94,6 +100,7 @@ class FrameScore:
 class AvatarStream(StreamState):
     frames: list[FrameScore] = field(default_factory=list)
     next_t: float = float("-inf")
+    face_scores: int = 0  # frames scored by the crop head so far
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -182,30 +189,37 @@ class AvatarAnalyzer(Analyzer):
         assert isinstance(stream, AvatarStream)
         items = []
         with stream.lock:
+            # The basis is face crops as soon as `min_frames` crops are scored, and a track only grows,
+            # so after that the whole-frame score no longer decides anything.
+            whole = self.face_head is None or stream.face_scores < self.options.min_frames
             for frame in segment.frames:
                 if frame.t + 1e-6 >= stream.next_t:
-                    items.append(AvatarItem(frame.image, frame.t, frame.index))
+                    items.append(AvatarItem(frame.image, frame.t, frame.index, whole_frame=whole))
                     stream.next_t = frame.t + self.options.interval_s
         return items
 
     def forward(self, batch: Sequence[AvatarItem]) -> list[FrameScore]:
         images = [item.image for item in batch]
-        embeddings = self.tower.embed(images)
+        crops = self.cropper.largest(images) if self.cropper is not None else [None] * len(images)
+        found = [i for i, crop in enumerate(crops) if crop is not None]
+        whole = [i for i, item in enumerate(batch) if item.whole_frame or crops[i] is None]
+        # One tower call for the whole frames and the face crops together.
+        embedded = self.tower.embed([images[i] for i in whole] + [crops[i].crop for i in found])  # type: ignore[union-attr]
+        embeddings, face_embeddings = embedded[:len(whole)], embedded[len(whole):]
         if self.head is not None:
             logits = self.head.logits(embeddings)
         else:
             p = np.clip(self.probe.probability(embeddings), 1e-6, 1 - 1e-6)
             logits = np.log(p / (1 - p))
-        crops = self.cropper.largest(images) if self.cropper is not None else [None] * len(images)
-        found = [i for i, crop in enumerate(crops) if crop is not None]
-        face_embeddings = self.tower.embed([crops[i].crop for i in found])  # type: ignore[union-attr]
         face_logits = self.face_head.logits(face_embeddings) if self.face_head is not None else None
         by_index = {i: k for k, i in enumerate(found)}
+        as_whole = {i: k for k, i in enumerate(whole)}
         out = []
         for i, item in enumerate(batch):
-            k, crop = by_index.get(i), crops[i]
+            k, w, crop = by_index.get(i), as_whole.get(i), crops[i]
             out.append(FrameScore(
-                t=item.t, frame_index=item.frame_index, logit=float(logits[i]), embedding=embeddings[i],
+                t=item.t, frame_index=item.frame_index,
+                logit=None if w is None else float(logits[w]), embedding=None if w is None else embeddings[w],
                 face_box=None if crop is None else crop.box,
                 face_embedding=None if k is None else face_embeddings[k],
                 face_logit=None if k is None or face_logits is None else float(face_logits[k])))
@@ -215,6 +229,7 @@ class AvatarAnalyzer(Analyzer):
         assert isinstance(stream, AvatarStream)
         with stream.lock:
             stream.frames.append(output)
+            stream.face_scores += output.face_logit is not None
         return AnalyzerOutput()
 
     def finish(self, stream: StreamState) -> AnalyzerOutput:
@@ -225,17 +240,21 @@ class AvatarAnalyzer(Analyzer):
             return AnalyzerOutput(details={"frames_scored": 0})
         track = [f for f in frames if f.face_embedding is not None]
         identity = identity_track(frames)
-        frame_score = _sigmoid(float(np.mean([f.logit for f in frames])))
+        # Embedded whole: every frame until the face track decided, and every frame without a face.
+        wholes = [f for f in frames if f.logit is not None]
+        frame_score = _sigmoid(float(np.mean([f.logit for f in wholes]))) if wholes else None
         scored = [f for f in track if f.face_logit is not None]
         basis = FACE_CROPS if len(scored) >= self.options.min_frames else WHOLE_FRAMES
         crop_score = _sigmoid(float(np.mean([f.face_logit for f in scored]))) if scored else None
-        score = crop_score if basis == FACE_CROPS and crop_score is not None else frame_score
-        embeddings = np.stack([f.embedding for f in frames])
+        score = crop_score if basis == FACE_CROPS else frame_score
+        assert score is not None  # whole-frame basis: every frame was embedded whole
         consistency = None
-        if len(frames) > 1:
+        if len(wholes) > 1:
+            embeddings = np.stack([f.embedding for f in wholes])
             consistency = float(np.mean(np.sum(embeddings[1:] * embeddings[:-1], axis=1)))
         details = {"frames_scored": len(frames), "presenter_score": round(score, 4), "basis": basis,
-                   "whole_frame_score": round(frame_score, 4),
+                   "frames_embedded_whole": len(wholes),
+                   "whole_frame_score": None if frame_score is None else round(frame_score, 4),
                    "face_crop_score": None if crop_score is None else round(crop_score, 4),
                    "threshold": self.threshold, **identity,
                    "picture_consistency": None if consistency is None else round(consistency, 4)}
@@ -257,8 +276,8 @@ class AvatarAnalyzer(Analyzer):
             box: Box | None = Box(x0=x0, y0=y0, x1=x1, y1=y1)
             what = f"{len(scored)} face crops of {len(frames)} frames"
         else:
-            strongest = max(frames, key=lambda f: f.logit)
-            strongest_p, box = _sigmoid(strongest.logit), None
+            strongest = max(frames, key=lambda f: f.logit)  # type: ignore[arg-type, return-value]
+            strongest_p, box = _sigmoid(strongest.logit), None  # type: ignore[arg-type]
             what = f"{len(frames)} frames"
         same = identity.get("identity_consistency")
         track = (f"; a face in {identity['share_with_face']:.0%} of the frames"
