@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import liveinspect.models.avatar
 from liveinspect.cli import main
 from liveinspect.models.avatar import load_avatar_head
 from liveinspect.models.avatar.faces import FaceCrop
@@ -109,15 +110,18 @@ def test_train_faces_writes_a_crop_head_card_and_counts_the_images_without_a_fac
     assert load_avatar_head(tmp_path / "frames", input="whole_frames").input == "whole_frames"
 
 
-def test_eval_faces_reports_every_generator_for_the_rule_both_heads_and_the_probe(tmp_path, capsys):
+def test_eval_faces_reports_every_generator_for_the_rule_both_heads_and_the_probe(tmp_path, capsys,
+                                                                                   monkeypatch):
     data = _folder(tmp_path / "data", faces=True, no_face_real=2)
     for name, extra in (("crops", ["--faces"]), ("frames", [])):
         assert _run(capsys, "train", "avatar", "--data", data, "--out", tmp_path / name, "--augment-copies",
                     "0", "--no-progress", *extra)[0] == 0
-    code, err = _run(capsys, "eval", "avatar", "--data", data, "--out", tmp_path / "eval", "--faces",
-                     "--model", tmp_path / "frames", "--face-model", tmp_path / "crops", "--resamples", "20",
-                     "--no-progress")
+    evaluate = ("eval", "avatar", "--data", data, "--out", tmp_path / "eval", "--faces", "--model",
+                tmp_path / "frames", "--face-model", tmp_path / "crops", "--resamples", "20", "--cache",
+                tmp_path / "cache")
+    code, err = _run(capsys, *evaluate)
     assert code == 0, err
+    assert "embedding test: 7 images, 21 rows (whole frames and MTCNN face crops)" in err
     assert "rule EER" in err and "frames head EER" in err and "crop head EER" in err and "probe EER" in err
     table = (tmp_path / "eval" / "table.txt").read_text(encoding="utf-8")
     for generator in FAKE:
@@ -132,6 +136,18 @@ def test_eval_faces_reports_every_generator_for_the_rule_both_heads_and_the_prob
         assert cell["crop_head"]["real"] == 3 and cell["head"]["real"] == 3
     assert metrics["face_share"]["bona-fide"]["clean"] == 1.0 and "faces found  bona-fide" in table
     assert set(metrics["real_flagged"]) == {"rule", "frames_head", "probe"}
+
+    # Again from the cache: no image is embedded (a tower that is called would fail), same numbers.
+    class Unused:
+        def embed(self, images):
+            raise AssertionError("the cached embeddings should have been used")
+
+    monkeypatch.setattr(liveinspect.models.avatar, "ClipImageTower", Unused)
+    code, err = _run(capsys, *evaluate)
+    assert code == 0, err
+    assert "embedding" not in err
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text(encoding="utf-8")) == metrics
+    monkeypatch.setattr(liveinspect.models.avatar, "ClipImageTower", FakeTower)
 
     code, err = _run(capsys, "eval", "avatar", "--data", data, "--out", tmp_path / "logo", "--faces",
                      "--leave-one-out", "--augment-copies", "0", "--resamples", "20", "--no-progress")

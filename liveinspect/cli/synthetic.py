@@ -116,11 +116,14 @@ def _embed(args: argparse.Namespace, part: str, items, tower, probe, *, cropper=
            "faces": None if cropper is None else [getattr(cropper, name, None) for name in
                                                    ("min_face_size", "max_side", "margin", "weights_dir")]}
     rows = len(items) * (len(options.get("conditions", ("clean",))) + options.get("augment_copies", 0))
-    if not args.no_progress:
-        print(f"embedding {part}: {len(items)} images, {rows} rows"
-              + (" (whole frames and MTCNN face crops)" if cropper is not None else ""), file=sys.stderr)
-    return cached_features(args.cache, part, key,
-                           lambda: embed_items(items, tower, probe, cropper=cropper, **options))
+
+    def compute():
+        if not args.no_progress:
+            print(f"embedding {part}: {len(items)} images, {rows} rows"
+                  + (" (whole frames and MTCNN face crops)" if cropper is not None else ""), file=sys.stderr)
+        return embed_items(items, tower, probe, cropper=cropper, **options)
+
+    return cached_features(args.cache, part, key, compute)
 
 
 def _face_counts(features) -> dict:
