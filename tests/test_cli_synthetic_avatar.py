@@ -178,3 +178,7 @@ def test_a_folder_without_faces_gets_a_message_not_a_crash(tmp_path, capsys):
     # No crop head: the rule is the whole-frame head row for row, and the crop-head cell is empty.
     assert cell["crop_head"] is None and cell["head"] == cell["frames_head"] and cell["face_share"] == 0.0
     assert " n/a " in (tmp_path / "logo" / "table.txt").read_text(encoding="utf-8")
+
+    code, err = _run(capsys, "eval", "avatar", "--data", data, "--out", tmp_path / "x", "--face-model",
+                     tmp_path / "crops", "--no-progress")
+    assert code == 2 and "only with --faces" in err

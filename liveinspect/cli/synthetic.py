@@ -204,6 +204,10 @@ def run_eval_avatar(args: argparse.Namespace) -> int:
         split_items,
     )
 
+    if args.face_model and not args.faces:
+        from liveinspect.errors import DataError
+
+        raise DataError("--face-model is scored only with --faces (the crop head and the analyzer's rule)")
     train_items, test_items = split_items(read_image_folders(args.data))
     tower, probe = ClipImageTower(), load_packaged_probe()
     cropper = _face_cropper(args) if args.faces else None

@@ -9,7 +9,9 @@ without their generator and by the packaged AI-image probe on the same rows.
 Each (degraded) image is also searched for faces by MTCNN; the largest face's
 aligned crop goes through the same tower. Three scorers per row: the
 analyzer's rule (the crop head where a face was found, else the whole-frame
-head), the whole-frame head alone, and the probe. The crop head ships
+head), the whole-frame head alone, and the probe; the table also shows the
+crop head alone on the rows with a face (`training.avatar.score_systems`,
+which `liveinspect eval avatar --faces` prints too). The crop head ships
 (`--crop-head-out`) only if the rule beats the probe on held-out morphs, the
 one generator whose faces MTCNN finds, and flags no more real rows than the
 whole-frame head; the recipe says which and why. Embeddings are cached in
