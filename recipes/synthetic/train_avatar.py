@@ -30,6 +30,7 @@ import numpy as np
 from liveinspect.datasets.spoof import read_image_folders
 from liveinspect.eval.spoof import false_positives, format_table
 from liveinspect.models.avatar import ClipImageTower, load_packaged_probe
+from liveinspect.pipelines.avatar import AvatarOptions
 from liveinspect.training.avatar import (
     IMAGE_CONDITIONS,
     ImageFeatures,
@@ -95,14 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     train_items, test_items = split_items(read_image_folders(args.data))
     probe = load_packaged_probe()
-    cache = args.out / f"features-aug{args.augment_copies}.npz"  # the augmentation changes the rows
+    # The analyzer's detector settings, so the crops trained on are the crops a scan makes.
+    scan = AvatarOptions()
+    # The augmentation changes the rows; the face size, which faces are found.
+    cache = args.out / f"features-aug{args.augment_copies}-face{scan.min_face_size}.npz"
     args.out.mkdir(parents=True, exist_ok=True)
     if args.reuse and cache.is_file():
         train, test = load_features(cache, "train"), load_features(cache, "test")
     else:
         from liveinspect.models.avatar.faces import FaceCropper
 
-        tower, cropper = ClipImageTower(), FaceCropper()
+        tower = ClipImageTower()
+        cropper = FaceCropper(min_face_size=scan.min_face_size, max_side=scan.max_side)
         train = embed_items(train_items, tower, probe, augment_copies=args.augment_copies, cropper=cropper)
         test = embed_items(test_items, tower, probe, conditions=IMAGE_CONDITIONS, seed=1, cropper=cropper)
         save_features(cache, train=train, test=test)
