@@ -128,14 +128,29 @@ def loudness(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(audio * 10 ** (rng.uniform(-20, 6) / 20), -1, 1).astype(np.float32)
 
 
-def random_chain(pool: Sequence[np.ndarray] = (), rooms: Sequence[np.ndarray] = ()) -> Augment:
+def low_bitrate_codec(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One codec at 16-32 kbps and nothing else: a clean voice as a low-bitrate stream carries it."""
+    name = rng.choice(["mp3", "aac", "opus"])
+    return reencode(audio, str(name), int(rng.choice([16, 24, 32])))
+
+
+def random_chain(pool: Sequence[np.ndarray] = (), rooms: Sequence[np.ndarray] = (),
+                 codec_alone: float = 0.0) -> Augment:
     """One or two augmentations in random order, a codec in half the draws (streams re-encode).
-    `pool`: real speech for babble; `rooms`: measured impulse responses (else synthetic rooms only)."""
+    `pool`: real speech for babble; `rooms`: measured impulse responses (else synthetic rooms only);
+    `codec_alone`: the share of draws that are `low_bitrate_codec` on the clean clip instead (stacked on
+    other augmentations only, a given codec at 32 kbps on an otherwise clean voice is never seen, and
+    that is what a real presenter streamed at low bitrate sounds like)."""
+    if not 0.0 <= codec_alone <= 1.0:
+        raise ValueError(f"codec_alone is a share in [0, 1], not {codec_alone}")
     others: list[Augment] = [narrow_band, phone_band, music, noise, babble(pool), reverb, loudness]
     if rooms:
         others.append(room(rooms))
 
     def apply(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        # Drawn only when enabled, so the chain's draws without it stay those of earlier heads.
+        if codec_alone > 0 and rng.random() < codec_alone:
+            return low_bitrate_codec(audio, rng)
         picks = rng.choice(len(others), size=int(rng.integers(1, 3)), replace=False)
         chosen = [others[int(i)] for i in picks]
         for step in chosen:

@@ -117,9 +117,11 @@ def _clip_rng(seed: int, digest: str, purpose: str) -> np.random.Generator:
 
 def extract_features(items: Sequence[SpoofItem], model, *, conditions: Sequence[str] = ("clean",),
                      augment_copies: int = 0, seed: int = 0, batch: int = 16, progress: bool = True,
-                     cache: str | Path | None = None, rooms: Sequence[np.ndarray] = ()) -> FeatureSet:
+                     cache: str | Path | None = None, rooms: Sequence[np.ndarray] = (),
+                     codec_alone: float = 0.0) -> FeatureSet:
     """Every view (`ALL_FEATURES`) of every item under every condition, plus `augment_copies` random
-    augmentations; `rooms` are measured room impulse responses for the reverb augmentation."""
+    augmentations; `rooms` are measured room impulse responses for the reverb augmentation;
+    `codec_alone` the share of augmented copies that are one 16-32 kbps codec on the clean clip."""
     from liveinspect.media.transcode import reencode
     from liveinspect.training.audio_augment import random_chain
 
@@ -136,7 +138,9 @@ def extract_features(items: Sequence[SpoofItem], model, *, conditions: Sequence[
         pool = [prepare_clip(item.path, _clip_rng(seed, d, "crop")) for d, item in real]
         rooms_digest = hashlib.sha1(b"".join(np.asarray(r, np.float32).tobytes() for r in rooms)).hexdigest()
         pool_digest += rooms_digest[:8]
-        chain = random_chain(pool, rooms=rooms)
+        if codec_alone:
+            pool_digest += f"|codec_alone={codec_alone}"  # another chain, other rows; 0 keeps old keys
+        chain = random_chain(pool, rooms=rooms, codec_alone=codec_alone)
     labels = [*conditions, *(f"augmented_{k}" for k in range(augment_copies))]
     rows: list[tuple[SpoofItem, str]] = []
     hidden_parts, margin_parts, window_parts = [], [], []
@@ -209,8 +213,12 @@ class HeadTrainLog:
 
 def train_voice_head(train: FeatureSet, *, hidden: int = 32, epochs: int = 300, lr: float = 3e-3,
                      l2: float = 3e-2, target_fpr: float | None = 0.0, seed: int = 0,
-                     threshold_rows: FeatureSet | None = None) -> tuple[VoiceHead, HeadTrainLog]:
+                     threshold_rows: FeatureSet | None = None,
+                     balance: str = "class") -> tuple[VoiceHead, HeadTrainLog]:
     """Fit the MLP head, early-stopped and then temperature-scaled on 15% of the clips held out.
+
+    `balance` "class": real and synthetic rows weigh half the loss each; "generator": the synthetic
+    half is split evenly over the generators, so one with many clips cannot drown a rarer one.
 
     The operating point (p = 0.5) is set on the held-out real clips' rows in `train` and, when given,
     on the same clips' rows in `threshold_rows` (the training clips under the evaluation's
@@ -237,6 +245,10 @@ def train_voice_head(train: FeatureSet, *, hidden: int = 32, epochs: int = 300, 
     y = torch.from_numpy(fit.label.astype(np.float32))
     positive = float(y.mean()) if len(y) else 0.5
     weights = torch.where(y > 0.5, 0.5 / max(positive, 1e-3), 0.5 / max(1 - positive, 1e-3))
+    if balance == "generator":
+        weights = torch.from_numpy(_generator_weights(fit.label, fit.generator))
+    elif balance != "class":
+        raise ValueError(f"balance is 'class' or 'generator', not {balance!r}")
     net = build_head_net(x.shape[1], hidden)
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     # An explicit L2 penalty (not decoupled decay): with a few hundred rows in 240 dimensions it is what
@@ -292,6 +304,74 @@ def train_voice_head(train: FeatureSet, *, hidden: int = 32, epochs: int = 300, 
                               calibration_rows=int(calibrate.sum()), threshold_shift=round(shift, 4))
 
 
+def _generator_weights(label: np.ndarray, generator: Sequence[str]) -> np.ndarray:
+    """Row weights averaging 1: real rows share half the total, each synthetic generator an equal part of
+    the other half."""
+    names = np.asarray(generator)
+    fakes = sorted({g for g, y in zip(names, label, strict=True) if y == 1})
+    weights = np.zeros(len(label), np.float32)
+    real = label == 0
+    if real.any():
+        weights[real] = 0.5 * len(label) / real.sum()
+    for g in fakes:
+        rows = (names == g) & (label == 1)
+        weights[rows] = 0.5 * len(label) / (len(fakes) * rows.sum())
+    return weights
+
+
+# The vocoder-trace branch: what it reads and which generators count as vocoded speech (a neural or
+# phase vocoder renders the waveform; espeak-ng's formant synthesis does not). Piper's VITS ends in a
+# HiFi-GAN-style decoder, ttskit and melgan_resynth in MelGAN, griffinlim in Griffin-Lim phase recovery.
+BRANCH_FEATURES = ("lfcc_stats", "phase_stats", "band_stats")
+VOCODED = ("griffinlim", "piper", "ttskit", "melgan_resynth")
+BRANCH_L2 = (0.3, 0.03, 0.003)
+
+
+def choose_l2(train: FeatureSet, l2s: Sequence[float], *, seed: int = 0, balance: str = "generator",
+              share: float = 0.2) -> tuple[float, dict]:
+    """The L2 strength with the lowest mean per-generator EER on `share` of each generator's training
+    clips held out (an inner split of the training rows only, so no evaluated cell chooses it); ties go
+    to the stronger penalty. Returns (l2, {l2: inner mean EER})."""
+    from liveinspect.eval.metrics import equal_error_rate
+
+    if len(l2s) == 1:
+        return float(l2s[0]), {}
+    rng = np.random.default_rng(seed + 7)
+    source, generator = np.asarray(train.source or train.group), np.asarray(train.generator)
+    inner = np.zeros(len(source), bool)
+    for name in sorted(set(generator)):
+        clips = sorted(set(source[generator == name]))
+        held = rng.choice(clips, size=max(1, round(share * len(clips))), replace=False).tolist()
+        inner |= np.isin(source, held)
+    y, g = train.label[inner], generator[inner]
+    scores = {}
+    for l2 in l2s:
+        head, _ = train_voice_head(train.subset(~inner), seed=seed, l2=l2, target_fpr=None, balance=balance)
+        p = head.probability(train.x[inner])
+        eers = [equal_error_rate(y[(g == n) | (y == 0)], p[(g == n) | (y == 0)])[0]
+                for n in sorted(set(g[y == 1]))]
+        scores[float(l2)] = round(float(np.mean(eers)), 4)
+    return min(scores, key=lambda k: (scores[k], -k)), scores
+
+
+def train_vocoder_branch(train: FeatureSet, *, vocoded: Sequence[str] = VOCODED,
+                         l2s: Sequence[float] = BRANCH_L2, seed: int = 0,
+                         threshold_rows: FeatureSet | None = None) -> tuple[VoiceHead, dict]:
+    """A second head on the spectral views only (`train` already `select`ed to them), trained on real
+    vs the `vocoded` generators present, each generator weighing alike, its L2 chosen by `choose_l2`;
+    bias set like the main head's. Returns (head, {"l2", "inner_eer", "generators", "threshold_shift"})."""
+    generator = np.asarray(train.generator)
+    pick = train.subset((train.label == 0) | np.isin(generator, list(vocoded)))
+    present = sorted({g for g, y in zip(pick.generator, pick.label, strict=True) if y == 1})
+    if not present:
+        raise ValueError(f"no vocoded generator {tuple(vocoded)} among the training rows")
+    l2, inner = choose_l2(pick, l2s, seed=seed)
+    if threshold_rows is not None:
+        threshold_rows = threshold_rows.subset(threshold_rows.label == 0)
+    head, log = train_voice_head(pick, seed=seed, l2=l2, balance="generator", threshold_rows=threshold_rows)
+    return head, {"l2": l2, "inner_eer": inner, "generators": present, "threshold_shift": log.threshold_shift}
+
+
 def save_voice_head(head: VoiceHead, directory: str | Path, *, data: dict, metrics: dict,
                     notes: str = "") -> Path:
     from liveinspect.models.checkpoint import save_checkpoint
@@ -333,7 +413,8 @@ def load_features(path: str | Path) -> tuple[FeatureSet, FeatureSet]:
 
 def leave_one_generator_out(train, test, *, seed: int = 0, n_resamples: int = 500,
                             families: dict[str, Sequence[str]] | None = None,
-                            threshold_rows: FeatureSet | None = None, **head_options) -> dict:
+                            threshold_rows: FeatureSet | None = None, branch: dict | None = None,
+                            **head_options) -> dict:
     """For each synthetic generator: a head trained without it, scored on it, beside the baseline.
 
     `train` / `test` are `training.voice.FeatureSet`s (test rows carry a condition each).
@@ -342,6 +423,9 @@ def leave_one_generator_out(train, test, *, seed: int = 0, n_resamples: int = 50
     `train_voice_head` (the fold's rows only). Returns {cell: {condition: {"head": metrics, "baseline":
     metrics}}} (baseline: the packaged AASIST); the head's metrics add `caught`, the share of the held-out
     generator's rows at or above the shipped threshold (p = 0.5), which a bias moves and EER does not.
+    `branch` {"rows": FeatureSet, "features": views, "vocoded": generators, "threshold_rows": FeatureSet
+    or None, ...}: also train `train_vocoder_branch` per cell on `rows` less the held-out generators and
+    report "branch" and "fused" (the larger of the two calibrated probabilities) beside "head".
     """
     from liveinspect.eval.spoof import REAL
 
@@ -352,12 +436,12 @@ def leave_one_generator_out(train, test, *, seed: int = 0, n_resamples: int = 50
     results: dict = {}
     for name, held_out, scored in cells:
         results[name] = _held_out_cell(train, test, held_out, scored, seed=seed, n_resamples=n_resamples,
-                                       threshold_rows=threshold_rows, **head_options)
+                                       threshold_rows=threshold_rows, branch=branch, **head_options)
     return results
 
 
 def _held_out_cell(train, test, held_out: Sequence[str], scored: str, *, seed: int, n_resamples: int,
-                   threshold_rows: FeatureSet | None, **head_options) -> dict:
+                   threshold_rows: FeatureSet | None, branch: dict | None = None, **head_options) -> dict:
     from liveinspect.eval.spoof import per_generator
 
     keep = ~np.isin(np.asarray(train.generator), list(held_out))
@@ -374,7 +458,32 @@ def _held_out_cell(train, test, held_out: Sequence[str], scored: str, *, seed: i
     theirs = per_generator(baseline, rows.label, rows.generator, rows.condition, generators=[scored],
                            n_resamples=n_resamples)[scored]
     condition = np.asarray(rows.condition)
-    for cond, metrics in ours.items():
-        fake = (condition == cond) & (rows.label == 1)
-        metrics["caught"] = round(float(np.mean(head_scores[fake] >= 0.5)), 4)
-    return {cond: {"head": ours[cond], "baseline": theirs[cond]} for cond in ours}
+    scored_sets = {"head": (head_scores, ours)}
+    info = None
+    if branch is not None:
+        views = tuple(branch["features"])
+
+        def without(data):
+            return data.subset(~np.isin(np.asarray(data.generator), list(held_out))).select(views)
+
+        extra = branch.get("threshold_rows")
+        vocoder, info = train_vocoder_branch(without(branch["rows"]), vocoded=branch["vocoded"],
+                                             l2s=branch.get("l2s", BRANCH_L2), seed=seed,
+                                             threshold_rows=without(extra) if extra is not None else None)
+        # the branch's views are among the main head's (test rows are selected to those)
+        branch_scores = vocoder.probability(rows.select(views).x)
+        fused = np.maximum(head_scores, branch_scores)
+        for key, values in (("branch", branch_scores), ("fused", fused)):
+            scored_sets[key] = (values, per_generator(values, rows.label, rows.generator, rows.condition,
+                                                      generators=[scored], n_resamples=n_resamples)[scored])
+    for values, metrics_by_condition in scored_sets.values():
+        for cond, metrics in metrics_by_condition.items():
+            fake = (condition == cond) & (rows.label == 1)
+            metrics["caught"] = round(float(np.mean(values[fake] >= 0.5)), 4)
+    cells = {cond: {key: by_cond[cond] for key, (_, by_cond) in scored_sets.items()}
+             | {"baseline": theirs[cond]} for cond in ours}
+    if info is not None:
+        for cond in cells:
+            cells[cond]["branch"]["l2"] = info["l2"]
+    return cells
+

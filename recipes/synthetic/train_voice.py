@@ -47,11 +47,14 @@ from liveinspect.datasets.spoof import read_in_the_wild
 from liveinspect.eval.spoof import false_positives, format_table
 from liveinspect.models.voice import VoiceSpoofModel
 from liveinspect.training.voice import (
+    BRANCH_FEATURES,
     CONDITIONS,
+    VOCODED,
     concat_features,
     extract_features,
     leave_one_generator_out,
     save_voice_head,
+    train_vocoder_branch,
     train_voice_head,
 )
 
@@ -116,6 +119,28 @@ def _flagged(train, test, names, seed, head_options, threshold_rows=None) -> tup
                                  threshold_rows=threshold_rows.select(names) if threshold_rows else None)
     probability = head.probability(test.select(names).x)
     return false_positives(probability, test.label, test.source, 0.5), (head, log, probability)
+
+
+def format_fused(logo: dict) -> str:
+    """Head, vocoder branch and their max per cell and condition: EER [95% CI] (share caught at 0.5)."""
+    def cell(m):
+        return f"{m['eer']:.1%} [{m['eer_low']:.1%}, {m['eer_high']:.1%}] ({m['caught']:.0%})"
+
+    lines = [f"{'held-out':<22} {'condition':<9} {'head':<27} {'branch':<27} {'fused (max)':<27} AASIST"]
+    for name, conds in logo.items():
+        for cond, m in conds.items():
+            lines.append(f"{name:<22} {cond:<9} {cell(m['head']):<27} {cell(m['branch']):<27} "
+                         f"{cell(m['fused']):<27} {m['baseline']['eer']:.1%}")
+    return "\n".join(lines)
+
+
+def _by_kind(flagged: list) -> dict:
+    """Flagged real rows counted by source folder."""
+    counts: dict[str, int] = {}
+    for src, _ in flagged:
+        kind = Path(src).parent.name
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 def diagnose(train, test, generator: str, seed: int) -> dict:
@@ -188,9 +213,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--diagnose", default="", metavar="GENERATOR",
                         help="also probe, in distribution, which views separate GENERATOR's clips from real "
                              "ones when trained on exactly that (uses its train clips even if --test-only)")
+    parser.add_argument("--codec-alone", type=float, default=0.0, metavar="SHARE",
+                        help="share of augmented copies that are one codec at 16-32 kbps on the clean clip "
+                             "(0: the shipped head's chain)")
+    parser.add_argument("--vocoder-branch", action="store_true",
+                        help="evaluate a second head on LFCC/phase/band statistics, trained on real vs the "
+                             "vocoded generators (--vocoded; test-only ones included), fused by the max")
+    parser.add_argument("--vocoded", default=",".join(VOCODED),
+                        help="comma-separated generators the vocoder branch trains on (those in a cell's "
+                             "training side)")
+    parser.add_argument("--branch-threshold-on", choices=("clean", "all"), default="clean",
+                        help="set the branch's p = 0.5 on held-out real training clips clean (and augmented) "
+                             "or also after MP3 32k / AAC / Opus")
     parser.add_argument("--exclude", default="", help="comma-separated generators left out of everything "
                         "(to rerun an earlier corpus: --exclude melgan_resynth)")
     args = parser.parse_args(argv)
+    if args.vocoder_branch and not args.no_head:
+        parser.error("--vocoder-branch is evaluated, not shipped (it failed the shipping rule, "
+                     "docs/synthetic-media.md): add --no-head")
     if args.train_reencoded and args.threshold_on != "all":
         parser.error("--train-reencoded needs --threshold-on all (it trains on the rows the threshold reads)")
     started = time.time()
@@ -205,8 +245,21 @@ def main(argv: list[str] | None = None) -> int:
     cache = args.out / "cache"
     test = extract_features(test_items, model, conditions=tuple(CONDITIONS), seed=args.seed + 1, cache=cache)
     train = extract_features(train_items, model, conditions=("clean",), augment_copies=args.augment_copies,
-                             seed=args.seed, cache=cache, rooms=rooms)
+                             seed=args.seed, cache=cache, rooms=rooms, codec_alone=args.codec_alone)
     reencoded = None
+    branch = None
+    if args.vocoder_branch:
+        vocoded = tuple(g for g in args.vocoded.split(",") if g)
+        # Real and vocoded training clips, test-only generators included: the branch is what would
+        # learn their vocoder, and the leave-one-out drops each cell's held-out ones.
+        branch_items = [i for i in items if i.split != "test" and (i.label == 0 or i.generator in vocoded)]
+        branch = {"rows": extract_features(branch_items, model, conditions=("clean",),
+                                           augment_copies=args.augment_copies, seed=args.seed, cache=cache,
+                                           rooms=rooms, codec_alone=args.codec_alone),
+                  "features": BRANCH_FEATURES, "vocoded": vocoded, "threshold_rows": None}
+        if args.branch_threshold_on == "all":
+            branch["threshold_rows"] = extract_features(branch_items, model, conditions=THRESHOLD_CONDITIONS,
+                                                        seed=args.seed, cache=cache)
     if args.threshold_on == "all":
         # The training clips again under the eval's re-encodings, for the operating point only.
         reencoded = extract_features(train_items, model, conditions=THRESHOLD_CONDITIONS, seed=args.seed,
@@ -224,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run_logo(names):
         return leave_one_generator_out(train.select(names), test.select(names), seed=args.seed,
-                                       families=FAMILIES, **head_options,
+                                       families=FAMILIES, **head_options, branch=branch,
                                        threshold_rows=reencoded.select(names) if reencoded else None)
 
     for label in (CANDIDATES if args.compare else [args.features]):
@@ -254,7 +307,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {cell:<22} " + " ".join(f"{c} {m['head']['caught']:.0%}" for c, m in conds.items()),
               flush=True)
 
+    if branch is not None:
+        print(format_fused(logo), flush=True)
     flagged, (head, log, probability) = _flagged(train, test, names, args.seed, head_options, reencoded)
+    if branch is not None:
+        views = branch["features"]
+        extra = branch["threshold_rows"]
+        vocoder, info = train_vocoder_branch(
+            branch["rows"].select(views), vocoded=branch["vocoded"], seed=args.seed,
+            threshold_rows=extra.select(views) if extra is not None else None)
+        fused = np.maximum(probability, vocoder.probability(test.select(views).x))
+        fused_flagged = false_positives(fused, test.label, test.source, 0.5)
+        print(f"vocoder branch (all training clips): L2 {info['l2']} (inner EER {info['inner_eer']}), "
+              f"on {info['generators']}; fused real test rows flagged at 0.5: {len(fused_flagged)} "
+              f"{_by_kind(fused_flagged)}", flush=True)
+        comparison["vocoder_branch"] = {"l2": info["l2"], "inner_eer": info["inner_eer"],
+                                        "generators": info["generators"],
+                                        "fused_real_test_rows_flagged": len(fused_flagged),
+                                        "fused_synthetic_detected_share":
+                                            round(float(np.mean(fused[test.label == 1] >= 0.5)), 3)}
     real = test.label == 0
     by_source: dict[str, list[int]] = {}
     for src, p, y in zip(test.source, probability, test.label, strict=True):
