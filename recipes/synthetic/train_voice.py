@@ -20,7 +20,11 @@ head cell also reports `caught`, the share of the held-out clips at or above
 p = 0.5: the bias moves that, not the EER. `melgan_resynth` is evaluation-only
 by default (`--test-only`); `--threshold-on all` sets the bias on the held-out
 real training clips after MP3 32k / AAC / Opus too; `--train-reencoded` also
-trains on those re-encoded rows. The variants measured are in
+trains on those re-encoded rows. `--vocoder-branch` (evaluation only) adds a
+second head on the LFCC/phase/band statistics trained on real vs the vocoded
+generators, fused by the max, and prints head / branch / fused per cell;
+`--codec-alone SHARE` makes that share of augmented copies one 16-32 kbps
+codec on the clean clip. The variants measured are in
 docs/synthetic-media.md.
 
 Room reverberation uses the measured impulse responses in the
