@@ -107,3 +107,22 @@ def test_codec_alone_is_one_low_bitrate_codec_on_the_clean_clip_and_off_by_defau
         assert np.array_equal(plain(audio, np.random.default_rng(k)), off(audio, np.random.default_rng(k)))
     with pytest.raises(ValueError, match="share"):
         random_chain(codec_alone=1.5)
+
+
+def test_comb_stats_find_evenly_spaced_spectral_peaks_and_ignore_level():
+    from liveinspect.models.voice.features import _COMB_SPACINGS, COMB_STATS_SIZE, comb_stats
+
+    rng = np.random.default_rng(5)
+    t = np.arange(WINDOW_SAMPLES) / 16_000
+    noise = rng.standard_normal(WINDOW_SAMPLES).astype(np.float32)
+    # fixed partials every 250 Hz (as an upsampling artefact leaves), under broadband noise
+    tones = sum(np.sin(2 * np.pi * 250 * k * t + rng.uniform(0, 2 * np.pi)) for k in range(1, 31))
+    combed = (noise + 0.3 * tones).astype(np.float32)
+    band = int(np.searchsorted(_COMB_SPACINGS, 250.0, side="right") - 1)  # the spacing band holding 250 Hz
+    near = slice(band - 1, band + 1)  # 250 Hz sits on a band edge
+    plain, peaky = comb_stats(noise), comb_stats(combed)
+    assert plain.shape == peaky.shape == (COMB_STATS_SIZE,)
+    assert peaky[near].max() > 2 * plain[near].max()
+    # no spacing wider than the comb's (bands above 300 Hz) stands out, and the residual is far peakier
+    assert peaky[band + 2:-2].max() < plain[band + 2:-2].max() and peaky[-2] > 3 * plain[-2]
+    assert np.allclose(comb_stats(combed * 0.01), peaky, atol=1e-3)  # level-free

@@ -319,7 +319,7 @@ def _generator_weights(label: np.ndarray, generator: Sequence[str]) -> np.ndarra
     return weights
 
 
-# The vocoder-trace branch: what it reads and which generators count as vocoded speech (a neural or
+# The vocoder-trace branch: what it reads by default and which generators count as vocoded speech (a neural or
 # phase vocoder renders the waveform; espeak-ng's formant synthesis does not). Piper's VITS ends in a
 # HiFi-GAN-style decoder, ttskit and melgan_resynth in MelGAN, griffinlim in Griffin-Lim phase recovery.
 BRANCH_FEATURES = ("lfcc_stats", "phase_stats", "band_stats")
@@ -424,8 +424,9 @@ def leave_one_generator_out(train, test, *, seed: int = 0, n_resamples: int = 50
     metrics}}} (baseline: the packaged AASIST); the head's metrics add `caught`, the share of the held-out
     generator's rows at or above the shipped threshold (p = 0.5), which a bias moves and EER does not.
     `branch` {"rows": FeatureSet, "features": views, "vocoded": generators, "threshold_rows": FeatureSet
-    or None, ...}: also train `train_vocoder_branch` per cell on `rows` less the held-out generators and
-    report "branch" and "fused" (the larger of the two calibrated probabilities) beside "head".
+    or None, "test": `test`'s rows with the branch's views, when the main head's lack them}: also train
+    `train_vocoder_branch` per cell on `rows` less the held-out generators and report "branch" and
+    "fused" (the larger of the two calibrated probabilities) beside "head".
     """
     from liveinspect.eval.spoof import REAL
 
@@ -450,7 +451,8 @@ def _held_out_cell(train, test, held_out: Sequence[str], scored: str, *, seed: i
     if threshold_rows is not None:
         fold_threshold = threshold_rows.subset(~np.isin(np.asarray(threshold_rows.generator), list(held_out)))
     head, _ = train_voice_head(fold, seed=seed, threshold_rows=fold_threshold, **head_options)
-    rows = test.subset((np.asarray(test.generator) == scored) | (test.label == 0))
+    pick = (np.asarray(test.generator) == scored) | (test.label == 0)
+    rows = test.subset(pick)
     head_scores = head.probability(rows.x)
     baseline = -rows.margin  # higher = more synthetic
     ours = per_generator(head_scores, rows.label, rows.generator, rows.condition, generators=[scored],
@@ -470,8 +472,11 @@ def _held_out_cell(train, test, held_out: Sequence[str], scored: str, *, seed: i
         vocoder, info = train_vocoder_branch(without(branch["rows"]), vocoded=branch["vocoded"],
                                              l2s=branch.get("l2s", BRANCH_L2), seed=seed,
                                              threshold_rows=without(extra) if extra is not None else None)
-        # the branch's views are among the main head's (test rows are selected to those)
-        branch_scores = vocoder.probability(rows.select(views).x)
+        # the branch's own views of the same test rows: `branch["test"]` when given (views the main head
+        # does not read), else the main head's test rows hold them
+        branch_test = branch.get("test")
+        branch_rows = branch_test.subset(pick) if branch_test is not None else rows
+        branch_scores = vocoder.probability(branch_rows.select(views).x)
         fused = np.maximum(head_scores, branch_scores)
         for key, values in (("branch", branch_scores), ("fused", fused)):
             scored_sets[key] = (values, per_generator(values, rows.label, rows.generator, rows.condition,

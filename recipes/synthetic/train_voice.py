@@ -226,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocoded", default=",".join(VOCODED),
                         help="comma-separated generators the vocoder branch trains on (those in a cell's "
                              "training side)")
+    parser.add_argument("--branch-features", default=",".join(BRANCH_FEATURES),
+                        help="comma-separated views the vocoder branch reads (comb_stats: peaks evenly "
+                             "spaced in the long-term spectrum)")
     parser.add_argument("--branch-threshold-on", choices=("clean", "all"), default="clean",
                         help="set the branch's p = 0.5 on held-out real training clips clean (and augmented) "
                              "or also after MP3 32k / AAC / Opus")
@@ -260,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         branch = {"rows": extract_features(branch_items, model, conditions=("clean",),
                                            augment_copies=args.augment_copies, seed=args.seed, cache=cache,
                                            rooms=rooms, codec_alone=args.codec_alone),
-                  "features": BRANCH_FEATURES, "vocoded": vocoded, "threshold_rows": None}
+                  "features": tuple(v for v in args.branch_features.split(",") if v), "vocoded": vocoded,
+                  "threshold_rows": None}
+        branch["test"] = test.select(branch["features"])
         if args.branch_threshold_on == "all":
             branch["threshold_rows"] = extract_features(branch_items, model, conditions=THRESHOLD_CONDITIONS,
                                                         seed=args.seed, cache=cache)

@@ -8,8 +8,10 @@ far each bin's phase advance strays from what its frequency predicts, and
 how phase runs across neighbouring bins: a vocoder that builds phase from a
 magnitude spectrogram, or none, leaves it less coherent than a throat and a
 room do) and band statistics (the long-term spectral shape and flatness in
-linear bands, the high band included). `WINDOW_FEATURES` names them, so a
-head's card says which it reads.
+linear bands, the high band included). A fourth, comb statistics (how
+periodic the long-term spectrum is, from finer 2048-point frames), was
+measured in a vocoder branch and is read by no shipped head.
+`WINDOW_FEATURES` names them, so a head's card says which it reads.
 """
 
 from __future__ import annotations
@@ -173,11 +175,45 @@ def band_stats(samples: np.ndarray, spec: np.ndarray | None = None) -> np.ndarra
     return np.concatenate([shape, spread, flatness]).astype(np.float32)
 
 
+_COMB_FFT, _COMB_HOP = 2048, 512  # 7.8 Hz bins: fine enough to resolve peaks 30 Hz apart
+_COMB_HANN = np.hanning(_COMB_FFT).astype(np.float32)
+_COMB_BIN_HZ = SAMPLE_RATE / _COMB_FFT
+_COMB_LO, _COMB_HI = int(60 / _COMB_BIN_HZ), int(7900 / _COMB_BIN_HZ)
+_COMB_SPACINGS = np.geomspace(30.0, 1000.0, 49)  # 48 log-spaced bands of peak spacing, in Hz
+_COMB_QUEFRENCY_FFT = 4096
+_COMB_SPACING_OF = _COMB_BIN_HZ * _COMB_QUEFRENCY_FFT / np.arange(1, _COMB_QUEFRENCY_FFT // 2 + 1)
+COMB_STATS_SIZE = len(_COMB_SPACINGS) - 1 + 2
+
+
+def comb_stats(samples: np.ndarray, spec: np.ndarray | None = None) -> np.ndarray:
+    """(50,) how periodic the window's long-term spectrum is: the average log power spectrum (2048-point
+    frames) less its 240 Hz moving average, 60 Hz-7.9 kHz, then the strongest normalised Fourier
+    component of that residual per band of peak spacing (30-1000 Hz, 48 log-spaced bands), its spread,
+    and the share of bins standing 2 spreads above it. Upsampling by transposed convolutions (HiFi-GAN,
+    MelGAN) leaves fixed, evenly spaced peaks; a voice's harmonics move with pitch and blur over 4 s.
+    `spec` is not used (this view needs finer frequency bins than the shared STFT)."""
+    samples = np.asarray(samples, np.float32).ravel()
+    samples = samples / (float(np.sqrt(np.mean(samples ** 2))) + 1e-8)
+    if len(samples) < _COMB_FFT:
+        samples = np.pad(samples, (0, _COMB_FFT - len(samples)))
+    frames = np.lib.stride_tricks.sliding_window_view(samples, _COMB_FFT)[::_COMB_HOP] * _COMB_HANN
+    log_power = np.log((np.abs(np.fft.rfft(frames, axis=1)) ** 2).mean(0) + 1e-8)
+    smooth = np.convolve(log_power, np.ones(31) / 31, mode="same")
+    residual = (log_power - smooth)[_COMB_LO:_COMB_HI]
+    residual = residual - residual.mean()
+    spread = float(residual.std())
+    periodicity = np.abs(np.fft.rfft(residual, _COMB_QUEFRENCY_FFT))[1:] / (np.linalg.norm(residual) + 1e-8)
+    peaks = [periodicity[(a <= _COMB_SPACING_OF) & (b > _COMB_SPACING_OF)].max()
+             for a, b in zip(_COMB_SPACINGS[:-1], _COMB_SPACINGS[1:], strict=True)]
+    return np.array([*peaks, spread, float(np.mean(residual > 2 * spread))], np.float32)
+
+
 # name -> (size, function(samples, spec) -> (size,)): the numpy views a head may read beside AASIST.
 WINDOW_FEATURES = {
     "lfcc_stats": (LFCC_STATS_SIZE, lfcc_stats),
     "phase_stats": (PHASE_STATS_SIZE, phase_stats),
     "band_stats": (BAND_STATS_SIZE, band_stats),
+    "comb_stats": (COMB_STATS_SIZE, comb_stats),  # measured in a vocoder branch only, in no shipped head
 }
 
 
