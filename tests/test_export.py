@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from liveinspect.cli import main
-from liveinspect.export.budget import judge_int8
+from liveinspect.export.budget import judge_int8, ships
 from liveinspect.export.bundle import open_bundle, pack_bundle
 from liveinspect.export.graph import GraphBuilder
 from liveinspect.export.manifest import BundleError, Manifest, verify_tree
@@ -125,6 +125,12 @@ def test_the_budget_accepts_within_and_rejects_over():
     assert judge_int8("macro_f1", 0.88, 0.871, evidence="x")["status"] == "accepted"
     assert judge_int8("macro_f1", 0.88, 0.869, evidence="x")["status"] == "rejected"
     assert judge_int8("eer", 0.05, 0.06, evidence="x")["status"] == "accepted"
+    # shipped only within budget and faster than fp32; a slower twin's reason says why
+    assert ships(judge_int8("eer", 0.05, 0.05, evidence="x", speedup=1.6))
+    slower = judge_int8("eer", 0.05, 0.05, evidence="x", speedup=0.8)
+    assert not ships(slower) and "not shipped: int8 runs at 0.8x" in slower["reason"]
+    assert not ships(judge_int8("eer", 0.05, 0.07, evidence="x", speedup=3.0))
+    assert not ships({"status": "not_attempted", "reason": "no data"})
 
 
 def test_int8_quantizes_weight_products_only(tmp_path):

@@ -53,5 +53,19 @@ def judge_int8(metric: str, fp32: float, int8: float, *, evidence: str, **figure
             "reason": f"{metric} {fp32:.4f} (fp32) -> {int8:.4f} (int8): {verdict} budget", **figures}
 
 
+MIN_SPEEDUP = 1.05  # an int8 twin within budget but not this much faster than fp32 is not worth shipping
+
+
+def ships(verdict: dict[str, Any]) -> bool:
+    """Whether an int8 `verdict` (with a measured `speedup` over fp32) ships: within budget and faster.
+    A twin within budget but no faster is refused here, and its reason says so."""
+    if verdict.get("status") != "accepted":
+        return False
+    if verdict["speedup"] > MIN_SPEEDUP:
+        return True
+    verdict["reason"] += f"; not shipped: int8 runs at {verdict['speedup']}x the fp32 speed"
+    return False
+
+
 def not_attempted(reason: str) -> dict[str, Any]:
     return {"status": "not_attempted", "reason": reason}

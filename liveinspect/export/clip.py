@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from liveinspect.errors import LiveInspectError
-from liveinspect.export.budget import judge_int8, not_attempted
+from liveinspect.export.budget import judge_int8, not_attempted, ships
 from liveinspect.export.common import ExportContext, demo_frames, graph_record, median_seconds, rounded
 from liveinspect.export.manifest import ModelRecord, record_file
 from liveinspect.export.quantize import quantize_int8
@@ -102,11 +102,9 @@ def export_clip(ctx: ExportContext, model: str | None, checkpoint: str | None, t
                           float((reference_top1 == _top1(quantized, prompts, frames)).mean()),
                           evidence=f"zero-shot top-1 on {len(frames)} demo frames against torch",
                           speedup=round(speedup, 3))
-        if int8["status"] == "accepted" and speedup > 1.05:
+        if ships(int8):
             precision = "int8"
         else:
-            if int8["status"] == "accepted":
-                int8["reason"] += f"; not shipped: int8 runs at {int8['speedup']}x the fp32 speed"
             (folder / "image.int8.onnx").unlink(missing_ok=True)
     config["precision"] = precision
     (folder / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from liveinspect.export.budget import judge_int8, not_attempted
+from liveinspect.export.budget import judge_int8, not_attempted, ships
 from liveinspect.export.common import ExportContext, demo_frames, graph_record, median_seconds, rounded
 from liveinspect.export.manifest import ModelRecord
 from liveinspect.export.quantize import quantize_static_int8, recorded_inputs
@@ -81,11 +81,9 @@ def export_faces(ctx: ExportContext, weights_dir: str | None = None) -> ModelRec
                                    f"(calibrated on {len(calibration)} others)",
                           box_max_diff_px=round(worst_int8, 3),
                           speedup=round(fp32_seconds / max(int8_seconds, 1e-9), 3))
-        if int8["status"] == "accepted" and int8["speedup"] > 1.05:
+        if ships(int8):
             precision = "int8"
         else:
-            if int8["status"] == "accepted":
-                int8["reason"] += f"; not shipped: int8 runs at {int8['speedup']}x the fp32 speed"
             for net in NETS:
                 (folder / f"{net}.int8.onnx").unlink(missing_ok=True)
     files = [graph_record(ctx.out, path, "int8" if ".int8." in path.name else "fp32")
