@@ -17,7 +17,14 @@ from pathlib import Path, PurePath
 
 PACKAGED_DIR = "packaged"  # where an export keeps files copied from registry packages
 ROOT_ENV = "LIVEINSPECT_PACKAGED_ROOT"
+CACHE_ENV = "LIVEINSPECT_CACHE"
 _roots: list[Path] = []
+
+
+def cache_dir() -> Path:
+    """Where files converted from packaged weights are kept (Whisper's safetensors, the e5 and MTCNN
+    ONNX graphs): `$LIVEINSPECT_CACHE`, else `~/.cache/liveinspect`."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "liveinspect")
 
 
 def add_packaged_root(root: str | Path) -> None:

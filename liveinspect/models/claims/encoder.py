@@ -30,15 +30,12 @@ from liveinspect.backends.base import BackendOptions, precision_variant
 from liveinspect.errors import CheckpointError, LiveInspectError
 from liveinspect.models.claims.e5_format import PackedE5, dequantize_q4, packaged_e5_path
 from liveinspect.models.claims.e5_tokenizer import Encoding, UnigramTokenizer
+from liveinspect.models.packaged import cache_dir as default_cache_dir
 
 ENCODER_NAME = "multilingual-e5-small-q4"
 QUERY_PREFIX = "query: "
 DEFAULT_OPTIONS = BackendOptions(kind="onnx", precision="int8")
 _CONVERT_LOCK = Lock()
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("LIVEINSPECT_CACHE") or Path.home() / ".cache" / "liveinspect")
 
 
 def _sha256(path: Path) -> str:

@@ -20,7 +20,6 @@ over the candidate boxes of every image in the batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 
 from liveinspect.backends.base import Backend, BackendOptions, backend_options, precision_variant
 from liveinspect.errors import LiveInspectError, WeightsNotFoundError
-from liveinspect.models.packaged import installed_files
+from liveinspect.models.packaged import cache_dir, installed_files
 
 WEIGHT_FILES = ("pnet.pt", "rnet.pt", "onet.pt")
 ONNX_FILES = ("pnet.onnx", "rnet.onnx", "onet.onnx")
@@ -76,8 +75,7 @@ def cached_mtcnn_onnx(weights_dir: str | Path | None = None) -> Path:
 
     source = _weights_folder(weights_dir)
     digest = "".join(file_sha256(source / name)[:8] for name in WEIGHT_FILES)
-    cache = Path(os.environ.get("LIVEINSPECT_CACHE") or Path.home() / ".cache" / "liveinspect")
-    folder = cache / "mtcnn-onnx" / digest
+    folder = cache_dir() / "mtcnn-onnx" / digest
     with _EXPORT_LOCK:
         if not all((folder / name).is_file() for name in ONNX_FILES):
             try:

@@ -31,7 +31,7 @@ from typing import IO
 from collections.abc import Iterator
 
 from liveinspect.errors import CheckpointError, WeightsNotFoundError
-from liveinspect.models.packaged import installed_file
+from liveinspect.models.packaged import cache_dir, installed_file
 
 DEFAULT_MODEL = "base"
 ONNX_CONFIG = "whisper.json"  # what marks a folder as an ONNX export (models/whisper/onnx_runner.py)
@@ -88,10 +88,6 @@ class WhisperWeights:
     @property
     def description(self) -> str:
         return f"whisper-{self.name} ({self.kind}: {', '.join(str(f) for f in self.files)})"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("LIVEINSPECT_CACHE") or Path.home() / ".cache" / "liveinspect")
 
 
 def _whisper_download_dir() -> Path:
