@@ -17,6 +17,8 @@ from liveinspect.training.avatar import (
     train_avatar_head,
 )
 
+from avatar_support import FakeTower
+
 
 def _dots(image: np.ndarray) -> list[tuple[float, float]]:
     """Centroids (x, y) of the bright pixels in the left and right halves."""
@@ -88,17 +90,6 @@ def test_a_crop_head_is_refused_where_a_whole_frame_head_is_expected(tmp_path):
     save_avatar_head(head, tmp_path / "frames", data={}, metrics={}, notes="test")
     analyzer = avatar.AvatarAnalyzer(avatar.AvatarOptions(face_head=str(tmp_path / "frames")))
     assert "whole frames" in (analyzer.unavailable_reason() or "")
-
-
-class FakeTower:
-    """Embeds an image as the unit vector of its mean colour (padded): enough to tell crops apart."""
-
-    def embed(self, images):
-        out = np.zeros((len(images), 512), np.float32)
-        for i, image in enumerate(images):
-            out[i, :3] = np.asarray(image, np.float32).reshape(-1, 3).mean(0) / 255
-            out[i, 3] = 1
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
 class FakeCropper:

@@ -8,7 +8,8 @@ import numpy as np
 from liveinspect.media.segment import Frame, Segment
 from liveinspect.models.avatar import EmbeddingHead
 
-from test_avatar_faces import FakeTower, _analyzer, _frame
+from avatar_support import FakeTower
+from test_avatar_faces import _analyzer, _frame
 
 
 class CountingTower(FakeTower):

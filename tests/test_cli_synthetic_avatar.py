@@ -20,17 +20,10 @@ from liveinspect.cli import main
 from liveinspect.models.avatar import load_avatar_head
 from liveinspect.models.avatar.faces import FaceCrop
 
+from avatar_support import FakeTower
+
 REAL = (40, 60, 200)
 FAKE = {"drawn": (200, 60, 40), "blend": (190, 150, 40)}
-
-
-class FakeTower:
-    def embed(self, images):
-        out = np.zeros((len(images), 512), np.float32)
-        for i, image in enumerate(images):
-            out[i, :3] = np.asarray(image, np.float32).reshape(-1, 3).mean(0) / 255
-            out[i, 3] = 0.5
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
 class FakeCropper:
