@@ -243,11 +243,12 @@ def train_voice_head(train: FeatureSet, *, hidden: int = 32, epochs: int = 300, 
     std = fit.x.std(0) + 1e-6
     x = torch.from_numpy(((fit.x - mean) / std).astype(np.float32))
     y = torch.from_numpy(fit.label.astype(np.float32))
-    positive = float(y.mean()) if len(y) else 0.5
-    weights = torch.where(y > 0.5, 0.5 / max(positive, 1e-3), 0.5 / max(1 - positive, 1e-3))
-    if balance == "generator":
+    if balance == "class":
+        positive = float(y.mean()) if len(y) else 0.5
+        weights = torch.where(y > 0.5, 0.5 / max(positive, 1e-3), 0.5 / max(1 - positive, 1e-3))
+    elif balance == "generator":
         weights = torch.from_numpy(_generator_weights(fit.label, fit.generator))
-    elif balance != "class":
+    else:
         raise ValueError(f"balance is 'class' or 'generator', not {balance!r}")
     net = build_head_net(x.shape[1], hidden)
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
