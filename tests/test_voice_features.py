@@ -31,6 +31,7 @@ from liveinspect.training.audio_augment import phone_band, random_chain, room
 from liveinspect.training.voice import (
     ALL_FEATURES,
     FeatureSet,
+    concat_features,
     extract_features,
     save_voice_head,
     train_voice_head,
@@ -162,6 +163,11 @@ def test_feature_cache_runs_the_model_once_per_new_clip(tmp_path):
     again = extract_features(items[:2], model, conditions=("clean",), augment_copies=1, cache=tmp_path / "c",
                              progress=False)
     assert model.windows == 4 and np.array_equal(again.x, first.x)  # everything came from the cache
+    # the windows each row came from travel with the rows (a waveform model trains on the same rows)
+    assert first.windows.shape == (4, WINDOW_SAMPLES) and first.windows.dtype == np.float16
+    assert np.array_equal(again.windows, first.windows)
+    assert np.array_equal(first.subset(first.label == 1).windows, first.windows[first.label == 1])
+    assert concat_features(first, again).windows.shape == (8, WINDOW_SAMPLES)
     grown = extract_features(items, model, conditions=("clean",), augment_copies=1, cache=tmp_path / "c",
                              progress=False)
     # The new clip is synthetic, so the babble pool (real clips) is unchanged: only its rows are computed,

@@ -36,6 +36,13 @@ def test_tiny_aasist_shapes_and_onnx_parity(tmp_path):
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     onnx_hidden, onnx_logits = session.run(None, {"waveform": x[:2].numpy()})
     assert np.allclose(onnx_logits, logits[:2].numpy(), atol=1e-4)
+    # the forward pass is the graph back end on the encoder's nodes, so the back end can be trained on
+    # cached nodes (recipes/synthetic/finetune_aasist.py)
+    with torch.no_grad():
+        spectral, temporal = model.encode(x)
+        again_hidden, again_logits = model.classify(spectral, temporal)
+    assert spectral.shape[0] == temporal.shape[0] == 3 and spectral.shape[2] == temporal.shape[2]
+    assert torch.equal(again_logits, logits) and torch.equal(again_hidden, hidden)
 
 
 def test_checkpoints_that_do_not_fit_are_refused(tmp_path):

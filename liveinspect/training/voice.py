@@ -60,13 +60,17 @@ class FeatureSet:
     group: list[str]  # speaker/file, for splits that keep a speaker on one side
     source: list[str] = field(default_factory=list)
     features: tuple[str, ...] = FEATURES  # the views in x, in column order
+    # (n, 64600) float16: the AASIST window each row was computed from (extract_features keeps them, so
+    # a model that reads waveforms trains on exactly the rows the heads do)
+    windows: np.ndarray | None = None
 
     def subset(self, mask: np.ndarray) -> "FeatureSet":
         pick = np.flatnonzero(mask)
         sources = [self.source[i] for i in pick] if self.source else []
         return FeatureSet(self.x[pick], self.margin[pick], self.label[pick],
                           [self.generator[i] for i in pick], [self.condition[i] for i in pick],
-                          [self.group[i] for i in pick], sources, self.features)
+                          [self.group[i] for i in pick], sources, self.features,
+                          None if self.windows is None else self.windows[pick])
 
     def select(self, names: Sequence[str]) -> "FeatureSet":
         """The same rows with only the views `names` (in that order) as columns."""
@@ -89,7 +93,9 @@ def concat_features(*sets: FeatureSet) -> FeatureSet:
     return FeatureSet(np.concatenate([d.x for d in sets]), np.concatenate([d.margin for d in sets]),
                       np.concatenate([d.label for d in sets]), [g for d in sets for g in d.generator],
                       [c for d in sets for c in d.condition], [g for d in sets for g in d.group],
-                      [s for d in sets for s in d.source], sets[0].features)
+                      [s for d in sets for s in d.source], sets[0].features,
+                      None if any(d.windows is None for d in sets)
+                      else np.concatenate([d.windows for d in sets]))
 
 
 def prepare_clip(path: Path, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -192,14 +198,15 @@ def extract_features(items: Sequence[SpoofItem], model, *, conditions: Sequence[
         return FeatureSet(x=np.zeros((0, feature_size(ALL_FEATURES)), np.float32),
                           margin=np.zeros(0, np.float32), label=np.zeros(0, int), generator=[], condition=[],
                           group=[], source=[], features=ALL_FEATURES)
-    windows = np.concatenate(window_parts).astype(np.float32)
-    views = window_features(windows, ALL_FEATURES[1:])
+    windows = np.concatenate(window_parts)
+    views = window_features(windows.astype(np.float32), ALL_FEATURES[1:])
     x = np.concatenate([np.concatenate(hidden_parts).reshape(-1, AASIST_HIDDEN_SIZE), views], axis=1)
     return FeatureSet(x=x.astype(np.float32), margin=np.concatenate(margin_parts).astype(np.float32),
                       label=np.array([item.label for item, _ in rows]),
                       generator=[item.generator for item, _ in rows], condition=[c for _, c in rows],
                       group=[item.speaker or item.path.stem for item, _ in rows],
-                      source=[str(item.path) for item, _ in rows], features=ALL_FEATURES)
+                      source=[str(item.path) for item, _ in rows], features=ALL_FEATURES,
+                      windows=windows.astype(np.float16))
 
 
 @dataclass(frozen=True)
@@ -322,9 +329,10 @@ def _generator_weights(label: np.ndarray, generator: Sequence[str]) -> np.ndarra
 
 # The vocoder-trace branch: what it reads by default and which generators count as vocoded speech (a neural or
 # phase vocoder renders the waveform; espeak-ng's formant synthesis does not). Piper's VITS ends in a
-# HiFi-GAN-style decoder, ttskit and melgan_resynth in MelGAN, griffinlim in Griffin-Lim phase recovery.
+# HiFi-GAN-style decoder, ttskit and melgan_resynth in MelGAN, smallvoc_resynth in the corpus recipe's own
+# small HiFi-GAN-style vocoder, griffinlim in Griffin-Lim phase recovery.
 BRANCH_FEATURES = ("lfcc_stats", "phase_stats", "band_stats")
-VOCODED = ("griffinlim", "piper", "ttskit", "melgan_resynth")
+VOCODED = ("griffinlim", "piper", "ttskit", "melgan_resynth", "smallvoc_resynth")
 BRANCH_L2 = (0.3, 0.03, 0.003)
 
 

@@ -20,6 +20,10 @@ Synthetic speech (spoof), one "generator" each, so evaluation can hold one out:
               copy-synthesis, WaveFake's recipe): train clips from train-side AMI crops and the
               ARCTIC sentence, test clips from test-side AMI crops, so no meeting file is on both
               sides. It shares its vocoder with `ttskit`: hold the two out together (a family).
+  smallvoc_resynth  the same copy-synthesis through a second, independent neural vocoder: a small
+              HiFi-GAN-style generator that this script trains first on the train-side AMI crops and
+              ARCTIC (`small_vocoder.py`; about 20 minutes on 2 cores, cached under `<out>/vocoders`),
+              so a detector can learn a vocoder's trace without ever seeing MelGAN.
 
 Every generator draws from its own seeded random stream and every clip's level from its
 name, so adding a generator changes no other clip, and `--reuse` keeps clips already on
@@ -52,6 +56,8 @@ SR = 16_000
 CROP_S = 4.04
 PYANNOTE_SDIST = "pyannote_audio-4.0.7.tar.gz"
 PYSPTK_SDIST = "pysptk-1.0.1.tar.gz"
+# the small vocoder's (spectral, adversarial) training steps: about 3 + 17 minutes on 2 cores
+SMALL_VOCODER_STEPS = (2000, 4000)
 
 ENGLISH = [
     "Welcome back to the live room, today we have a special offer for everyone.",
@@ -251,7 +257,7 @@ def _normalise(audio: np.ndarray, rng: random.Random) -> np.ndarray:
 
 def build(out: Path, sdist_dir: Path, per_generator: int, seed: int, *, reuse: bool = False,
           generators: tuple[str, ...] = ("espeak_en", "espeak_zh", "piper", "ttskit", "griffinlim",
-                                         "melgan_resynth"),
+                                         "melgan_resynth", "smallvoc_resynth"),
           ttskit_clips: int = 48, resynth_clips: tuple[int, int] = (32, 16)) -> Path:
     rows: list[dict] = []
     out.mkdir(parents=True, exist_ok=True)
@@ -342,6 +348,8 @@ def build(out: Path, sdist_dir: Path, per_generator: int, seed: int, *, reuse: b
         print("griffinlim done", flush=True)
     if "melgan_resynth" in generators:
         _melgan_clips(add, have, ami_crops, arctic_audio, resynth_clips)
+    if "smallvoc_resynth" in generators:
+        _small_vocoder_clips(add, have, out / "vocoders", ami_crops, arctic_audio, resynth_clips, seed)
 
     meta = out / "meta.csv"
     with meta.open("w", newline="", encoding="utf-8") as handle:
@@ -374,10 +382,12 @@ def _ttskit_clips(add, have, count: int) -> None:
     print("ttskit done", flush=True)
 
 
-def resynth_sources(ami_crops: list, arctic, counts: tuple[int, int]) -> list[tuple[str, str, np.ndarray]]:
+def resynth_sources(ami_crops: list, arctic, counts: tuple[int, int],
+                    offset: float = 0.5) -> list[tuple[str, str, np.ndarray]]:
     """(speaker, split, audio) to resynthesise: `counts` = (train, test) clips, each side drawn evenly
-    from that side's AMI crops only (the ARCTIC sentence first on the train side), half a step off
-    the Griffin-Lim picks so the two resynthesised generators mostly use different crops."""
+    from that side's AMI crops only (the ARCTIC sentence first on the train side), `offset` of a step
+    into each stretch (MelGAN half a step, off the Griffin-Lim picks; the small vocoder a quarter),
+    so the resynthesised generators mostly use different crops."""
     picked = []
     for split, count in zip(("train", "test"), counts, strict=True):
         pool = [(speaker, s, crop) for speaker, s, crop in ami_crops if s == split]
@@ -387,7 +397,7 @@ def resynth_sources(ami_crops: list, arctic, counts: tuple[int, int]) -> list[tu
         if not pool or count <= 0:
             continue
         step = len(pool) / count
-        picked.extend(pool[int((k + 0.5) * step) % len(pool)] for k in range(count))
+        picked.extend(pool[int((k + offset) * step) % len(pool)] for k in range(count))
     return picked
 
 
@@ -412,6 +422,30 @@ def _melgan_clips(add, have, ami_crops, arctic, counts: tuple[int, int]) -> None
     print(f"melgan_resynth done, {time.time() - started:.0f} s", flush=True)
 
 
+def _small_vocoder_clips(add, have, vocoder_dir: Path, ami_crops, arctic, counts: tuple[int, int],
+                         seed: int) -> None:
+    """Copy-synthesis through the small HiFi-GAN-style vocoder, trained first (or loaded from
+    `vocoder_dir`) on the train-side AMI crops and ARCTIC only: no test meeting is ever heard by it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from small_vocoder import cached_vocoder, resynthesize_small
+
+    sources = resynth_sources(ami_crops, arctic, counts, offset=0.25)
+    vocoder = None
+    started = time.time()
+    for i, (speaker, split, audio) in enumerate(sources):
+        if have("smallvoc_resynth", i):
+            add("smallvoc_resynth", i, None, speaker, "spoof", split)
+            continue
+        if vocoder is None:
+            training = [crop for _, s, crop in ami_crops if s == "train"]
+            training += [arctic] if arctic is not None else []
+            vocoder = cached_vocoder(vocoder_dir / f"small_hifi-seed{seed}.safetensors", training,
+                                     steps=SMALL_VOCODER_STEPS[0], adversarial_steps=SMALL_VOCODER_STEPS[1],
+                                     seed=seed)
+        add("smallvoc_resynth", i, resynthesize_small(audio, vocoder), speaker, "spoof", split)
+    print(f"smallvoc_resynth done, {time.time() - started:.0f} s", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("out/synthetic/voice"))
@@ -420,8 +454,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-generator", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ttskit-clips", type=int, default=48)
-    parser.add_argument("--resynth-clips", default="32,16", help="melgan_resynth train,test clips")
-    parser.add_argument("--generators", default="espeak_en,espeak_zh,piper,ttskit,griffinlim,melgan_resynth",
+    parser.add_argument("--resynth-clips", default="32,16",
+                        help="melgan_resynth and smallvoc_resynth train,test clips")
+    parser.add_argument("--generators",
+                        default="espeak_en,espeak_zh,piper,ttskit,griffinlim,melgan_resynth,smallvoc_resynth",
                         help="comma-separated synthetic generators to build")
     parser.add_argument("--reuse", action="store_true",
                         help="keep ttskit and melgan_resynth clips already in --out (the slow ones)")

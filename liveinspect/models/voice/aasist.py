@@ -226,11 +226,21 @@ class Aasist(nn.Module):
         return self.drop_way(t1 + t_aug), self.drop_way(s1 + s_aug), self.drop_way(m1 + m_aug)
 
     def forward(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.classify(*self.encode(waveform))
+
+    def encode(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The convolutional front end: (spectral nodes (batch, frequency, channels), temporal nodes
+        (batch, time, channels)), the encoder map max-pooled over time and over frequency. Nearly all of
+        the model's compute; `classify` (the graph back end) is cheap to train on cached nodes."""
         x = F.conv1d(waveform.unsqueeze(1), self.sinc_filters).unsqueeze(1)
         x = F.selu(self.first_bn(F.max_pool2d(torch.abs(x), (3, 3))))
         e = self.encoder(x)  # (batch, channels, frequency, time)
-        spectral = torch.amax(torch.abs(e), dim=3).transpose(1, 2) + self.pos_S
-        temporal = torch.amax(torch.abs(e), dim=2).transpose(1, 2)
+        magnitude = torch.abs(e)
+        return torch.amax(magnitude, dim=3).transpose(1, 2), torch.amax(magnitude, dim=2).transpose(1, 2)
+
+    def classify(self, spectral: torch.Tensor, temporal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The graph back end on `encode`'s nodes -> (hidden (batch, 160), logits (batch, 2))."""
+        spectral = spectral + self.pos_S
         out_s = self.pool_S(self.GAT_layer_S(spectral))
         out_t = self.pool_T(self.GAT_layer_T(temporal))
         t1, s1, m1 = self._branch(self.HtrgGAT_layer_ST11, self.HtrgGAT_layer_ST12, self.pool_hS1,

@@ -1,0 +1,41 @@
+"""recipes/synthetic/finetune_aasist.py: the packaged AASIST's graph back end, trained on encoder nodes,
+learns a separable task and scores with the right sign."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "synthetic"
+
+
+@pytest.fixture(scope="module")
+def finetune():
+    sys.path.insert(0, str(RECIPES))
+    try:
+        import finetune_aasist
+
+        yield finetune_aasist
+    finally:
+        sys.path.remove(str(RECIPES))
+
+
+def test_back_end_learns_a_separable_task_on_encoder_nodes(finetune):
+    rng = np.random.default_rng(0)
+    n = 96
+    label = np.array([0, 1] * (n // 2))
+    # the packaged encoder's node shapes; real rows carry a raised band of spectral nodes, which the
+    # packaged back end reads as synthetic (checked: untrained, this test fails), so it must be learnt
+    spectral = np.abs(rng.normal(1.0, 0.3, (n, 23, 64))).astype(np.float32)
+    temporal = np.abs(rng.normal(1.0, 0.3, (n, 29, 64))).astype(np.float32)
+    spectral[label == 0, 15:20] += 1.5
+    generator = ["bona-fide" if y == 0 else ("a" if i % 4 == 1 else "b") for i, y in enumerate(label)]
+    train, test = np.arange(n) < 64, np.arange(n) >= 64
+    model = finetune.finetune_back_end(spectral[train], temporal[train], label[train],
+                                       [g for g, keep in zip(generator, train, strict=True) if keep],
+                                       epochs=6, lr=1e-3, seed=0)
+    scores = finetune.spoof_scores(model, spectral[test], temporal[test])
+    assert scores[label[test] == 1].min() > scores[label[test] == 0].max()  # higher = more synthetic
