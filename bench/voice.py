@@ -55,31 +55,14 @@ def _track(seconds: float) -> np.ndarray:
 
 
 def _voice_seconds(audio: np.ndarray, options) -> tuple[float, int]:
-    from liveinspect.media.segment import Segment
-    from liveinspect.pipelines.vad import VoiceActivity
-    from liveinspect.pipelines.voice import VoiceAnalyzer
+    from liveinspect.pipelines.voice import VoiceAnalyzer, recording_segments, run_stream
 
     analyzer = VoiceAnalyzer(options)
-    window = 30 * SR
-    segments = []
-    for i, start in enumerate(range(0, len(audio), window)):
-        chunk = audio[start:start + window]
-        segment = Segment(index=i, t0=start / SR, t1=(start + len(chunk)) / SR, audio=chunk)
-        segment.products["speech_regions"] = VoiceActivity.of(chunk)
-        segments.append(segment)
+    segments = recording_segments(audio)  # VAD is shared with speech in a scan: timed apart
     analyzer.forward(analyzer.preprocess(segments[0], analyzer.open_stream("warm"))[:1])  # load the model
-    stream = analyzer.open_stream("0")
     started = time.perf_counter()
-    windows = 0
-    for segment in segments:
-        items = analyzer.preprocess(segment, stream)
-        windows += len(items)
-        for k in range(0, len(items), analyzer.batch_size):
-            batch = items[k:k + analyzer.batch_size]
-            for item, output in zip(batch, analyzer.forward(batch), strict=True):
-                analyzer.postprocess(item, output, stream)
-    analyzer.finish(stream)
-    return time.perf_counter() - started, windows
+    output = run_stream(analyzer, segments)
+    return time.perf_counter() - started, int(output.details["windows"])
 
 
 def _vad_seconds(audio: np.ndarray) -> float:

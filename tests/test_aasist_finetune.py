@@ -3,24 +3,15 @@ learns a separable task and scores with the right sign."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "synthetic"
+from recipe_support import synthetic_recipe
 
 
 @pytest.fixture(scope="module")
 def finetune():
-    sys.path.insert(0, str(RECIPES))
-    try:
-        import finetune_aasist
-
-        yield finetune_aasist
-    finally:
-        sys.path.remove(str(RECIPES))
+    with synthetic_recipe("finetune_aasist") as module:
+        yield module
 
 
 def test_back_end_learns_a_separable_task_on_encoder_nodes(finetune):

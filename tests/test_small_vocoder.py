@@ -3,26 +3,18 @@ training run that learns, safetensors round trip, and copy-synthesis that keeps 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from recipe_support import synthetic_recipe
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "synthetic"
 SR = 16_000
 
 
 @pytest.fixture(scope="module")
 def vocoder_module():
-    sys.path.insert(0, str(RECIPES))
-    try:
-        import small_vocoder
-
-        yield small_vocoder
-    finally:
-        sys.path.remove(str(RECIPES))
+    with synthetic_recipe("small_vocoder") as module:
+        yield module
 
 
 def _voiced(seconds: float, f0: float, rng) -> np.ndarray:

@@ -79,6 +79,23 @@ def test_baseline_flags_espeak_with_broadcast_times(voice, espeak_segment, tmp_p
     assert labelled[0].evidence.category == "metadata:implicit"
 
 
+@pytest.mark.slow
+def test_a_whole_recording_is_cut_into_segments_and_scored_in_broadcast_time(voice, espeak_segment):
+    """recording_segments + run_stream (the path bench/voice.py and check_real_recordings.py use): speech
+    that crosses the 30 s segment border at 29 s is one stretch, found where it is."""
+    segment, speech_s = espeak_segment
+    speech = segment.audio[2 * SR:2 * SR + int(speech_s * SR)]
+    audio = np.concatenate([np.zeros(29 * SR, np.float32), speech, np.zeros(20 * SR, np.float32)])
+    segments = voice.recording_segments(audio)
+    assert [s.t0 for s in segments] == [0.0, 30.0] and segments[1].t1 == pytest.approx(len(audio) / SR)
+    assert all("speech_regions" in s.products for s in segments)
+    out = voice.run_stream(voice.VoiceAnalyzer(voice.VoiceOptions(head="none")), segments)
+    [found] = [f for f in out.findings if f.kind is FindingKind.synthetic_voice]
+    assert found.t_start == pytest.approx(29.0, abs=0.5)
+    assert found.t_end == pytest.approx(29 + speech_s, abs=0.6)
+    assert len(out.details["stretches"]) == 1
+
+
 def _tagged_file(path):
     import av
 

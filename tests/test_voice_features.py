@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-import sys
 import wave
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from recipe_support import synthetic_recipe
 
 from liveinspect.datasets.spoof import SpoofItem
 from liveinspect.errors import CheckpointError
@@ -38,7 +38,6 @@ from liveinspect.training.voice import (
 )
 
 DATA = Path(__file__).parent / "data"
-RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "synthetic"
 SR = 16_000
 
 
@@ -199,13 +198,8 @@ def test_phone_band_and_room_keep_speech_and_its_length():
 
 @pytest.fixture()
 def ttskit_voice():
-    sys.path.insert(0, str(RECIPES))
-    try:
-        import ttskit_voice
-
-        yield ttskit_voice
-    finally:
-        sys.path.remove(str(RECIPES))
+    with synthetic_recipe("ttskit_voice") as module:
+        yield module
 
 
 class _Boom:
@@ -337,11 +331,8 @@ def test_threshold_rows_move_the_operating_point_only_for_held_out_real_clips():
 
 
 def test_resynthesis_sources_stay_on_their_own_side_of_the_file_split():
-    sys.path.insert(0, str(RECIPES))
-    try:
-        import build_voice_corpus as corpus
-    finally:
-        sys.path.remove(str(RECIPES))
+    with synthetic_recipe("build_voice_corpus") as corpus:
+        pass
     crops = [(f"file{k % 5}", "test" if k % 5 == 0 else "train", np.full(8, k, np.float32))
              for k in range(40)]
     arctic = np.full(8, -1.0, np.float32)

@@ -202,6 +202,33 @@ class VoiceAnalyzer(Analyzer):
         return AnalyzerOutput(findings=findings, details=details)
 
 
+def recording_segments(audio: np.ndarray, segment_s: float = 30.0) -> list[Segment]:
+    """One 16 kHz recording as a scan cuts it: `segment_s` segments, each with its VAD regions."""
+    from liveinspect.pipelines.vad import VoiceActivity
+
+    size = int(segment_s * SAMPLE_RATE)
+    segments = []
+    for i, start in enumerate(range(0, len(audio), size)):
+        chunk = audio[start:start + size]
+        segment = Segment(index=i, t0=start / SAMPLE_RATE, t1=(start + len(chunk)) / SAMPLE_RATE, audio=chunk)
+        segment.products["speech_regions"] = VoiceActivity.of(chunk)
+        segments.append(segment)
+    return segments
+
+
+def run_stream(analyzer: VoiceAnalyzer, segments: Sequence[Segment], stream_id: str = "0") -> AnalyzerOutput:
+    """The analyzer over one stream's segments in its own batches, as the scan engine drives it: the
+    findings and stretches a scan of that recording would report."""
+    stream = analyzer.open_stream(stream_id)
+    for segment in segments:
+        items = analyzer.preprocess(segment, stream)
+        for k in range(0, len(items), analyzer.batch_size):
+            batch = items[k:k + analyzer.batch_size]
+            for item, output in zip(batch, analyzer.forward(batch), strict=True):
+                analyzer.postprocess(item, output, stream)
+    return analyzer.finish(stream)
+
+
 def group_stretches(windows: Sequence[tuple[float, float, tuple[float, float], float, float]],
                     gap_s: float) -> list[dict]:
     """Windows (t_start, t_end, region span, probability, margin) -> continuous speech stretches,

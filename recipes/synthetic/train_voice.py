@@ -175,8 +175,8 @@ def _untrained_note(logo: dict, test_only: set[str]) -> str:
 
     what = {"melgan_resynth": "MelGAN copy-synthesis of real speech (ttskit's own vocoder, which the ttskit "
                               "voices in training also use)",
-            "smallvoc_resynth": "Copy-synthesis of real speech through a small HiFi-GAN-style vocoder trained "
-                                "for the corpus (recipes/synthetic/small_vocoder.py)"}
+            "smallvoc_resynth": "Copy-synthesis of real speech through a small HiFi-GAN-style vocoder "
+                                "trained for the corpus (recipes/synthetic/small_vocoder.py)"}
     notes = []
     for generator in sorted(test_only & set(logo)):
         eers = [c["head"]["eer"] for c in logo[generator].values()]
