@@ -109,12 +109,9 @@ def _face_cropper(args: argparse.Namespace):
 
 
 def _embed(args: argparse.Namespace, part: str, items, tower, probe, *, cropper=None, **options):
-    from liveinspect.training.avatar import cached_features, embed_items
+    from liveinspect.training.avatar import cached_features, embed_items, embedding_key
 
-    key = {"items": [(str(i.path.resolve()), i.label, i.generator, i.path.stat().st_size,
-                      i.path.stat().st_mtime_ns) for i in items], "options": options,
-           "faces": None if cropper is None else [getattr(cropper, name, None) for name in
-                                                   ("min_face_size", "max_side", "margin", "weights_dir")]}
+    key = embedding_key(items, options, cropper)
     rows = len(items) * (len(options.get("conditions", ("clean",))) + options.get("augment_copies", 0))
 
     def compute():

@@ -361,6 +361,15 @@ def save_features(path: str | Path, **parts: ImageFeatures) -> None:
     np.savez_compressed(path, **arrays)
 
 
+def embedding_key(items, options: dict, cropper=None) -> dict:
+    """What an embedding run depends on: each item's path, label, generator, size and mtime, the
+    `embed_items` options (conditions, augmentation, seed) and the face settings."""
+    return {"items": [(str(i.path.resolve()), i.label, i.generator, i.path.stat().st_size,
+                       i.path.stat().st_mtime_ns) for i in items], "options": options,
+            "faces": None if cropper is None else [getattr(cropper, name, None) for name in
+                                                    ("min_face_size", "max_side", "margin", "weights_dir")]}
+
+
 def cached_features(cache: str | Path | None, part: str, key: dict, compute) -> ImageFeatures:
     """`compute()`, or the embeddings it gave before for the same `key` (the items with their sizes
     and times, conditions, augmentation, seed, face settings) from `cache/<part>-<digest>.npz`."""

@@ -1,7 +1,7 @@
 """Leave-one-generator-out evaluation and the shipped avatar heads, from the built image set.
 
     nice -n 19 python recipes/synthetic/build_avatar_corpus.py
-    nice -n 19 python recipes/synthetic/train_avatar.py [--reuse]
+    nice -n 19 python recipes/synthetic/train_avatar.py
 
 Every third image of each class/generator is test; test images are scored
 clean, after JPEG q50 and after an H.264 intra frame, by heads trained
@@ -14,8 +14,10 @@ crop head alone on the rows with a face (`training.avatar.score_systems`,
 which `liveinspect eval avatar --faces` prints too). The crop head ships
 (`--crop-head-out`) only if the rule beats the probe on held-out morphs, the
 one generator whose faces MTCNN finds, and flags no more real rows than the
-whole-frame head; the recipe says which and why. Embeddings are cached in
-`--out/features-aug<copies>.npz` (`--reuse` skips the tower and the detector).
+whole-frame head; the recipe says which and why. Embeddings are cached under
+`--out/cache`, keyed like `liveinspect eval avatar --cache` keys them (the images with their sizes and
+times, the conditions and augmentation, the face settings: `training.avatar.embedding_key`), so a
+rerun on the same images skips the tower and the detector and a changed image is embedded again.
 """
 
 from __future__ import annotations
@@ -34,13 +36,13 @@ from liveinspect.pipelines.avatar import AvatarOptions
 from liveinspect.training.avatar import (
     IMAGE_CONDITIONS,
     ImageFeatures,
+    cached_features,
     combined_probability,
     embed_items,
+    embedding_key,
     format_crop_table,
     leave_one_generator_out,
-    load_features,
     save_avatar_head,
-    save_features,
     split_items,
     train_avatar_head,
     train_crop_head,
@@ -88,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crop-l2", type=float, default=0.3, help="L2 penalty of the crop head")
     parser.add_argument("--crop-hold", type=float, default=0.3,
                         help="share of training images held out to set the crop head's bias")
-    parser.add_argument("--reuse", action="store_true", help="read the cached embeddings")
     parser.add_argument("--no-save", action="store_true", help="evaluate only; write no head")
     parser.add_argument("--compare", action="store_true",
                         help="also print crop-head settings side by side (L2 x the bias rule)")
@@ -98,19 +99,20 @@ def main(argv: list[str] | None = None) -> int:
     probe = load_packaged_probe()
     # The analyzer's detector settings, so the crops trained on are the crops a scan makes.
     scan = AvatarOptions()
-    # The augmentation changes the rows; the face size, which faces are found.
-    cache = args.out / f"features-aug{args.augment_copies}-face{scan.min_face_size}.npz"
-    args.out.mkdir(parents=True, exist_ok=True)
-    if args.reuse and cache.is_file():
-        train, test = load_features(cache, "train"), load_features(cache, "test")
-    else:
-        from liveinspect.models.avatar.faces import FaceCropper
+    from liveinspect.models.avatar.faces import FaceCropper
 
-        tower = ClipImageTower()
-        cropper = FaceCropper(min_face_size=scan.min_face_size, max_side=scan.max_side)
-        train = embed_items(train_items, tower, probe, augment_copies=args.augment_copies, cropper=cropper)
-        test = embed_items(test_items, tower, probe, conditions=IMAGE_CONDITIONS, seed=1, cropper=cropper)
-        save_features(cache, train=train, test=test)
+    cropper = FaceCropper(min_face_size=scan.min_face_size, max_side=scan.max_side)  # loads on first use
+    towers: list[ClipImageTower] = []  # loaded only if an embedding is not cached
+
+    def embedded(part: str, items, **options) -> ImageFeatures:
+        def compute():
+            towers or towers.append(ClipImageTower())
+            return embed_items(items, towers[0], probe, cropper=cropper, **options)
+        return cached_features(args.out / "cache", part, embedding_key(items, options, cropper), compute)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    train = embedded("train", train_items, augment_copies=args.augment_copies)
+    test = embedded("test", test_items, conditions=IMAGE_CONDITIONS, seed=1)
     crop_options = {"l2": args.crop_l2, "hold": args.crop_hold}
     if args.compare:
         print(compare_crop_heads(train, test))
