@@ -17,7 +17,8 @@ def test_synthetic_media_notebook_runs(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "held-out" in printed and "piper" in printed and "opus_24k" in printed
     results = namespace["results"]
-    assert set(results) == {"espeak_en", "espeak_zh", "piper", "griffinlim"}
+    assert set(results) == {"espeak_en", "espeak_zh", "piper", "ttskit", "griffinlim", "melgan_resynth",
+                            "smallvoc_resynth", "melgan:ttskit", "melgan:melgan_resynth"}
     assert all(0.0 <= cell["head"]["eer"] <= 1.0 for by in results.values() for cell in by.values())
     kinds = [f.kind.value for f in namespace["found"].findings]
     assert kinds == ["synthetic_voice"]

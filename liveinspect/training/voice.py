@@ -408,9 +408,12 @@ def save_features(path: str | Path, train: FeatureSet, test: FeatureSet) -> Path
 
 
 def load_features(path: str | Path) -> tuple[FeatureSet, FeatureSet]:
+    """`save_features`' two sets; x comes back float32 whatever it was stored as (the notebook's shipped
+    file keeps it float16, half the size)."""
     with np.load(path, allow_pickle=False) as data:
         # Files written before the views were named hold AASIST hidden + LFCC statistics.
-        sets = [FeatureSet(x=data[f"{p}_x"], margin=data[f"{p}_margin"], label=data[f"{p}_label"],
+        sets = [FeatureSet(x=data[f"{p}_x"].astype(np.float32), margin=data[f"{p}_margin"],
+                           label=data[f"{p}_label"],
                            generator=data[f"{p}_generator"].tolist(),
                            condition=data[f"{p}_condition"].tolist(),
                            group=data[f"{p}_group"].tolist(), source=data[f"{p}_source"].tolist(),

@@ -43,6 +43,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,7 @@ from liveinspect.training.voice import (
     concat_features,
     extract_features,
     leave_one_generator_out,
+    save_features,
     save_voice_head,
     train_vocoder_branch,
     train_voice_head,
@@ -236,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--branch-threshold-on", choices=("clean", "all"), default="clean",
                         help="set the branch's p = 0.5 on held-out real training clips clean (and augmented) "
                              "or also after MP3 32k / AAC / Opus")
+    parser.add_argument("--save-features", type=Path, metavar="NPZ",
+                        help="also write the shipped head's views of the train and test rows (x as float16) "
+                             "for notebooks/synthetic_media.ipynb (notebooks/data/voice_features.npz)")
     parser.add_argument("--exclude", default="", help="comma-separated generators left out of everything "
                         "(to rerun an earlier corpus: --exclude melgan_resynth)")
     args = parser.parse_args(argv)
@@ -312,6 +317,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"diagnose {args.diagnose} (in distribution: trained on its train clips vs real):", flush=True)
         comparison["diagnose"] = {args.diagnose: diagnose(probe, test, args.diagnose, args.seed)}
     names = CANDIDATES[args.features]
+    if args.save_features:
+        def small(rows):
+            return replace(rows.select(names), x=rows.select(names).x.astype(np.float16))
+        save_features(args.save_features, small(train), small(test))
+        print(f"features -> {args.save_features}", flush=True)
     logo = comparison[args.features]["leave_one_generator_out"]
     table = format_table(logo)
     print(table, flush=True)
