@@ -123,9 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     encoder = ge2e_encoder(args.sdists / WHEEL)
     views = CANDIDATES["hidden+lfcc+phase+band"]
     train, test = train.select(views), test.select(views)
-    plus_train, plus_test = with_d_vector(train, d_vectors(train.windows, encoder)), \
-        with_d_vector(test, d_vectors(test.windows, encoder))
-    print(f"d-vectors for {len(train.label)} + {len(test.label)} rows, {time.time() - started:.0f} s", flush=True)
+    plus_train = with_d_vector(train, d_vectors(train.windows, encoder))
+    plus_test = with_d_vector(test, d_vectors(test.windows, encoder))
+    print(f"d-vectors for {len(train.label)} + {len(test.label)} rows, {time.time() - started:.0f} s",
+          flush=True)
     results = {}
     for name, (tr, te) in {"shipped views": (train, test), "shipped views + GE2E": (plus_train, plus_test),
                            "GE2E alone": (d_vector_only(plus_train), d_vector_only(plus_test))}.items():
