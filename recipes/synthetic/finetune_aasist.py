@@ -32,12 +32,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_voice import FAMILIES, room_impulses  # noqa: E402
+from train_voice import FAMILIES, corpus_rows, room_impulses  # noqa: E402
 
 from liveinspect.datasets.spoof import read_in_the_wild  # noqa: E402
 from liveinspect.eval.spoof import REAL, format_table, per_generator  # noqa: E402
 from liveinspect.models.voice import VoiceSpoofModel  # noqa: E402
-from liveinspect.training.voice import CONDITIONS, _generator_weights, extract_features  # noqa: E402
+from liveinspect.training.voice import _generator_weights  # noqa: E402
 
 
 def encoder_nodes(windows: np.ndarray, cache: Path, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
@@ -143,13 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     items = read_in_the_wild(args.data)
     test_only = {g for g in args.test_only.split(",") if g}
-    model = VoiceSpoofModel(head=None)
-    rooms = room_impulses(args.sdists)
-    test = extract_features([i for i in items if i.split == "test"], model, conditions=tuple(CONDITIONS),
-                            seed=args.seed + 1, cache=args.features_cache)
-    train = extract_features([i for i in items if i.split != "test" and i.generator not in test_only], model,
-                             conditions=("clean",), augment_copies=3, seed=args.seed,
-                             cache=args.features_cache, rooms=rooms)
+    _, _, train, test = corpus_rows(items, VoiceSpoofModel(head=None), cache=args.features_cache,
+                                    rooms=room_impulses(args.sdists), seed=args.seed, test_only=test_only)
     args.out.mkdir(parents=True, exist_ok=True)
     train_s, train_t = encoder_nodes(train.windows, args.out)
     test_s, test_t = encoder_nodes(test.windows, args.out)

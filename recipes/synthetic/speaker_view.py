@@ -27,17 +27,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from train_voice import CANDIDATES, FAMILIES, room_impulses  # noqa: E402
+from train_voice import CANDIDATES, FAMILIES, corpus_rows, room_impulses  # noqa: E402
 
 from liveinspect.datasets.spoof import read_in_the_wild  # noqa: E402
 from liveinspect.eval.spoof import false_positives  # noqa: E402
 from liveinspect.models.voice import VoiceSpoofModel  # noqa: E402
-from liveinspect.training.voice import (  # noqa: E402
-    CONDITIONS,
-    extract_features,
-    leave_one_generator_out,
-    train_voice_head,
-)
+from liveinspect.training.voice import leave_one_generator_out, train_voice_head  # noqa: E402
 
 WHEEL = "Resemblyzer-0.1.4-py3-none-any.whl"
 PARTIAL_FRAMES, PARTIAL_STEP = 160, 77  # resemblyzer: 1.6 s partials, 16000 / 1.3 / 160 frames apart
@@ -114,12 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     test_only = {"melgan_resynth", "smallvoc_resynth"}  # the shipped head's evaluation-only generators
     items = read_in_the_wild(args.data)
-    model = VoiceSpoofModel(head=None)
-    test = extract_features([i for i in items if i.split == "test"], model, conditions=tuple(CONDITIONS),
-                            seed=args.seed + 1, cache=args.features_cache)
-    train = extract_features([i for i in items if i.split != "test" and i.generator not in test_only], model,
-                             conditions=("clean",), augment_copies=3, seed=args.seed,
-                             cache=args.features_cache, rooms=room_impulses(args.sdists))
+    _, _, train, test = corpus_rows(items, VoiceSpoofModel(head=None), cache=args.features_cache,
+                                    rooms=room_impulses(args.sdists), seed=args.seed, test_only=test_only)
     encoder = ge2e_encoder(args.sdists / WHEEL)
     views = CANDIDATES["hidden+lfcc+phase+band"]
     train, test = train.select(views), test.select(views)

@@ -105,6 +105,20 @@ def room_impulses(sdist_dir: Path) -> list[np.ndarray]:
     return impulses
 
 
+def corpus_rows(items, model, *, cache: Path, rooms, seed: int = 0, test_only=(), augment_copies: int = 3,
+                codec_alone: float = 0.0):
+    """(train items, test items, train rows, test rows) as the shipped head's recipe builds them: every
+    test clip clean and under the evaluation's re-encodings (seed + 1), every training clip of a
+    generator not in `test_only` clean plus `augment_copies` augmented copies; `cache` as
+    `extract_features` keeps it. finetune_aasist.py and speaker_view.py read the same rows."""
+    train_items = [i for i in items if i.split != "test" and i.generator not in test_only]
+    test_items = [i for i in items if i.split == "test"]
+    test = extract_features(test_items, model, conditions=tuple(CONDITIONS), seed=seed + 1, cache=cache)
+    train = extract_features(train_items, model, conditions=("clean",), augment_copies=augment_copies,
+                             seed=seed, cache=cache, rooms=rooms, codec_alone=codec_alone)
+    return train_items, test_items, train, test
+
+
 def summarise(logo: dict, flagged_rows: int) -> dict:
     """Mean EER per held-out generator over its conditions, the worst neural cell, real rows flagged."""
     means = {g: round(float(np.mean([c["head"]["eer"] for c in conds.values()])), 4)
@@ -253,15 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     excluded = {g for g in args.exclude.split(",") if g}
     items = [i for i in read_in_the_wild(args.data) if i.generator not in excluded]
     test_only = {g for g in args.test_only.split(",") if g}
-    train_items = [i for i in items if i.split != "test" and i.generator not in test_only]
-    test_items = [i for i in items if i.split == "test"]
     model = VoiceSpoofModel(head=None)
     args.out.mkdir(parents=True, exist_ok=True)
     rooms = room_impulses(args.sdists) if args.rooms else []
     cache = args.out / "cache"
-    test = extract_features(test_items, model, conditions=tuple(CONDITIONS), seed=args.seed + 1, cache=cache)
-    train = extract_features(train_items, model, conditions=("clean",), augment_copies=args.augment_copies,
-                             seed=args.seed, cache=cache, rooms=rooms, codec_alone=args.codec_alone)
+    train_items, test_items, train, test = corpus_rows(
+        items, model, cache=cache, rooms=rooms, seed=args.seed, test_only=test_only,
+        augment_copies=args.augment_copies, codec_alone=args.codec_alone)
     reencoded = None
     branch = None
     if args.vocoder_branch:
