@@ -156,11 +156,11 @@ def test_feature_cache_runs_the_model_once_per_new_clip(tmp_path):
              for i in range(3)]
     model = CountingModel()
     first = extract_features(items[:2], model, conditions=("clean",), augment_copies=1, cache=tmp_path / "c",
-                             progress=False)
+                             progress=False, keep_windows=True)
     assert model.windows == 4 and first.features == ALL_FEATURES
     assert first.x.shape == (4, feature_size(ALL_FEATURES))
     again = extract_features(items[:2], model, conditions=("clean",), augment_copies=1, cache=tmp_path / "c",
-                             progress=False)
+                             progress=False, keep_windows=True)
     assert model.windows == 4 and np.array_equal(again.x, first.x)  # everything came from the cache
     # the windows each row came from travel with the rows (a waveform model trains on the same rows)
     assert first.windows.shape == (4, WINDOW_SAMPLES) and first.windows.dtype == np.float16
@@ -172,6 +172,7 @@ def test_feature_cache_runs_the_model_once_per_new_clip(tmp_path):
     # The new clip is synthetic, so the babble pool (real clips) is unchanged: only its rows are computed,
     # and the old clips' rows are the same as before.
     assert model.windows == 6 and np.array_equal(grown.x[:4], first.x)
+    assert grown.windows is None  # not kept unless asked for
     assert grown.condition == ["clean", "augmented_0"] * 3
     # Another real clip changes the babble pool: the augmented rows are rebuilt, so they are recomputed.
     real = SpoofItem(path=_write_wav(tmp_path / "clips" / "r.wav", jfk[5 * SR:9 * SR]), label=0,

@@ -60,8 +60,8 @@ class FeatureSet:
     group: list[str]  # speaker/file, for splits that keep a speaker on one side
     source: list[str] = field(default_factory=list)
     features: tuple[str, ...] = FEATURES  # the views in x, in column order
-    # (n, 64600) float16: the AASIST window each row was computed from (extract_features keeps them, so
-    # a model that reads waveforms trains on exactly the rows the heads do)
+    # (n, 64600) float16: the AASIST window each row was computed from, kept when extract_features is
+    # asked to (keep_windows), so a model that reads waveforms trains on exactly the rows the heads do
     windows: np.ndarray | None = None
 
     def subset(self, mask: np.ndarray) -> "FeatureSet":
@@ -124,9 +124,11 @@ def _clip_rng(seed: int, digest: str, purpose: str) -> np.random.Generator:
 def extract_features(items: Sequence[SpoofItem], model, *, conditions: Sequence[str] = ("clean",),
                      augment_copies: int = 0, seed: int = 0, batch: int = 16, progress: bool = True,
                      cache: str | Path | None = None, rooms: Sequence[np.ndarray] = (),
-                     codec_alone: float = 0.0) -> FeatureSet:
+                     codec_alone: float = 0.0, keep_windows: bool = False) -> FeatureSet:
     """Every view (`ALL_FEATURES`) of every item under every condition, plus `augment_copies` random
     augmentations; `rooms` are measured room impulse responses for the reverb augmentation;
+    `keep_windows` also returns each row's window (2 bytes a sample: off by default, as heads need only
+    the views and a large corpus' windows run to gigabytes);
     `codec_alone` the share of augmented copies that are one 16-32 kbps codec on the clean clip."""
     from liveinspect.media.transcode import reencode
     from liveinspect.training.audio_augment import random_chain
@@ -206,7 +208,7 @@ def extract_features(items: Sequence[SpoofItem], model, *, conditions: Sequence[
                       generator=[item.generator for item, _ in rows], condition=[c for _, c in rows],
                       group=[item.speaker or item.path.stem for item, _ in rows],
                       source=[str(item.path) for item, _ in rows], features=ALL_FEATURES,
-                      windows=windows.astype(np.float16))
+                      windows=windows if keep_windows else None)  # float16 already (as cached)
 
 
 @dataclass(frozen=True)

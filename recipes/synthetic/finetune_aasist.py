@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     items = read_in_the_wild(args.data)
     test_only = {g for g in args.test_only.split(",") if g}
     _, _, train, test = corpus_rows(items, VoiceSpoofModel(head=None), cache=args.features_cache,
-                                    rooms=room_impulses(args.sdists), seed=args.seed, test_only=test_only)
+                                    rooms=room_impulses(args.sdists), seed=args.seed, test_only=test_only,
+                                    keep_windows=True)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.whole:
         return run_whole(args, train, test, started)

@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     test_only = {"melgan_resynth", "smallvoc_resynth"}  # the shipped head's evaluation-only generators
     items = read_in_the_wild(args.data)
     _, _, train, test = corpus_rows(items, VoiceSpoofModel(head=None), cache=args.features_cache,
-                                    rooms=room_impulses(args.sdists), seed=args.seed, test_only=test_only)
+                                    rooms=room_impulses(args.sdists), seed=args.seed, test_only=test_only,
+                                    keep_windows=True)
     encoder = ge2e_encoder(args.sdists / WHEEL)
     views = CANDIDATES["hidden+lfcc+phase+band"]
     train, test = train.select(views), test.select(views)

@@ -106,16 +106,19 @@ def room_impulses(sdist_dir: Path) -> list[np.ndarray]:
 
 
 def corpus_rows(items, model, *, cache: Path, rooms, seed: int = 0, test_only=(), augment_copies: int = 3,
-                codec_alone: float = 0.0):
+                codec_alone: float = 0.0, keep_windows: bool = False):
     """(train items, test items, train rows, test rows) as the shipped head's recipe builds them: every
     test clip clean and under the evaluation's re-encodings (seed + 1), every training clip of a
     generator not in `test_only` clean plus `augment_copies` augmented copies; `cache` as
-    `extract_features` keeps it. finetune_aasist.py and speaker_view.py read the same rows."""
+    `extract_features` keeps it. finetune_aasist.py and speaker_view.py read the same rows, with their
+    windows (`keep_windows`)."""
     train_items = [i for i in items if i.split != "test" and i.generator not in test_only]
     test_items = [i for i in items if i.split == "test"]
-    test = extract_features(test_items, model, conditions=tuple(CONDITIONS), seed=seed + 1, cache=cache)
+    test = extract_features(test_items, model, conditions=tuple(CONDITIONS), seed=seed + 1, cache=cache,
+                            keep_windows=keep_windows)
     train = extract_features(train_items, model, conditions=("clean",), augment_copies=augment_copies,
-                             seed=seed, cache=cache, rooms=rooms, codec_alone=codec_alone)
+                             seed=seed, cache=cache, rooms=rooms, codec_alone=codec_alone,
+                             keep_windows=keep_windows)
     return train_items, test_items, train, test
 
 
