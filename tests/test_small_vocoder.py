@@ -86,4 +86,6 @@ def test_copy_synthesis_keeps_the_inputs_timing(vocoder_module):
 
 def test_no_clip_long_enough_is_a_clear_error(vocoder_module):
     with pytest.raises(ValueError, match="longer than one training segment"):
-        vocoder_module.train_vocoder([np.zeros(100, np.float32)], steps=1, progress=False)
+        vocoder_module.train_vocoder([np.zeros(100, np.float32)], steps=40, progress=False)
+    with pytest.raises(ValueError, match="more than 20 spectral steps"):
+        vocoder_module.train_vocoder([np.zeros(100_000, np.float32)], steps=1, progress=False)

@@ -22,12 +22,15 @@ retrained from the seed when absent: they are build outputs, not shipped.
 
 from __future__ import annotations
 
+import functools
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+# a sibling recipe module: importable wherever this one is (recipes/synthetic on the path)
+from ttskit_voice import mel_filters, peak_normalise
 
 SR = 16_000
 MEL16 = {"rate": SR, "n_fft": 1024, "hop": 256, "n_mels": 80, "fmin": 0.0, "fmax": 8000.0}
@@ -90,9 +93,6 @@ class LogMel:
 
     def __init__(self):
         torch = _torch()
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from ttskit_voice import mel_filters
-
         self.filters = torch.from_numpy(mel_filters(SR, MEL16["n_fft"], MEL16["n_mels"], MEL16["fmin"],
                                                     MEL16["fmax"]))
         self.window = torch.hann_window(MEL16["n_fft"])
@@ -117,8 +117,14 @@ def stft_loss(fake, real):
     return total / len(STFT_RESOLUTIONS)
 
 
+@functools.cache
+def _log_mel() -> LogMel:
+    """One LogMel (its filter bank and window) per process, for copy-synthesis clip after clip."""
+    return LogMel()
+
+
 def _peak_normalise(audio: np.ndarray) -> np.ndarray:
-    return (0.9 * audio / max(float(np.max(np.abs(audio))) if len(audio) else 0.0, 0.01)).astype(np.float32)
+    return peak_normalise(audio).astype(np.float32)
 
 
 def build_discriminator(periods: tuple[int, ...] = (2, 3, 5, 7, 11)):
@@ -170,6 +176,8 @@ def train_vocoder(clips: list[np.ndarray], *, steps: int = 2000, adversarial_ste
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    if steps <= 20:  # OneCycle's 5% warm-up must be at least one step
+        raise ValueError(f"train_vocoder needs more than 20 spectral steps, got {steps}")
     clips = [_peak_normalise(c) for c in clips if len(c) > segment]
     if not clips:
         raise ValueError(f"no clip is longer than one training segment ({segment} samples)")
@@ -182,14 +190,20 @@ def train_vocoder(clips: list[np.ndarray], *, steps: int = 2000, adversarial_ste
             yield torch.from_numpy(np.stack([clips[i][s:s + segment] for i in picks
                                              for s in [int(rng.integers(0, len(clips[i]) - segment))]]))
 
+    def reconstruct(real):
+        """The generator's copy of `real` from its mel."""
+        return generator(mel(real)[:, :, :segment // MEL16["hop"]])[:, 0]
+
+    def spectral_loss(fake, real):
+        return stft_loss(fake, real) + (mel(fake) - mel(real)).abs().mean()
+
     data = batches()
     optimiser = torch.optim.AdamW(generator.parameters(), lr=lr, betas=(0.8, 0.99))
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=0.05)
     bar = tqdm(range(steps), desc="small vocoder (spectral)", disable=not progress, mininterval=10)
     for _ in bar:
         real = next(data)
-        fake = generator(mel(real)[:, :, :segment // MEL16["hop"]])[:, 0]
-        loss = stft_loss(fake, real) + (mel(fake) - mel(real)).abs().mean()
+        loss = spectral_loss(reconstruct(real), real)
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(generator.parameters(), 10.0)
@@ -205,7 +219,7 @@ def train_vocoder(clips: list[np.ndarray], *, steps: int = 2000, adversarial_ste
                    mininterval=10)
         for _ in bar:
             real = next(data)
-            fake = generator(mel(real)[:, :, :segment // MEL16["hop"]])[:, 0]
+            fake = reconstruct(real)
             d_loss = sum(((r - 1) ** 2).mean() + (f ** 2).mean() for (r, _), (f, _) in
                          zip(discriminator(real), discriminator(fake.detach()), strict=True))
             d_opt.zero_grad()
@@ -216,13 +230,13 @@ def train_vocoder(clips: list[np.ndarray], *, steps: int = 2000, adversarial_ste
             matching = sum((a - b.detach()).abs().mean() for (_, fa), (_, ra) in zip(fake_out, real_out,
                                                                                      strict=True)
                            for a, b in zip(fa, ra, strict=True))
-            spectral_loss = stft_loss(fake, real) + (mel(fake) - mel(real)).abs().mean()
-            g_loss = 4.0 * spectral_loss + adversarial + 2.0 * matching
+            spectral_part = spectral_loss(fake, real)  # after the discriminator's step, as it was trained
+            g_loss = 4.0 * spectral_part + adversarial + 2.0 * matching
             g_opt.zero_grad()
             g_loss.backward()
             torch.nn.utils.clip_grad_norm_(generator.parameters(), 10.0)
             g_opt.step()
-            spectral = spectral_loss.item()
+            spectral = spectral_part.item()
             bar.set_postfix(spectral=f"{spectral:.3f}", d=f"{d_loss.item():.3f}", refresh=False)
     generator.train(False)
     generator.final_loss = spectral
@@ -264,7 +278,7 @@ def resynthesize_small(audio: np.ndarray, generator) -> np.ndarray:
     torch = _torch()
     audio = np.asarray(audio, np.float32).ravel()
     with torch.no_grad():
-        mel = LogMel()(torch.from_numpy(_peak_normalise(audio))[None])
+        mel = _log_mel()(torch.from_numpy(_peak_normalise(audio))[None])
         wave = generator(mel)[0, 0].numpy()
     wave = lfilter([1.0, -1.0], [1.0, -0.995], wave[: len(audio)].astype(np.float64))
     return np.pad(wave, (0, len(audio) - len(wave))).astype(np.float32)

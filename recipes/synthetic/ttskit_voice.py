@@ -169,11 +169,17 @@ def mel_filters(rate: int = MEL["rate"], n_fft: int = MEL["n_fft"], n_mels: int 
     return (weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]).astype(np.float32)
 
 
+def peak_normalise(audio: np.ndarray) -> np.ndarray:
+    """`audio` scaled to a 0.9 peak (a peak below 0.01 scaled as if it were 0.01): the level every
+    vocoder mel in these recipes is taken at."""
+    return 0.9 * audio / max(float(np.max(np.abs(audio))) if len(audio) else 0.0, 0.01)
+
+
 def vocoder_mel(audio: np.ndarray) -> np.ndarray:
     """(80, len // 256 + 1) log-mel of `audio` at 22.05 kHz, as ttskit's MelGAN expects it."""
     n_fft, hop = MEL["n_fft"], MEL["hop"]
     audio = np.asarray(audio, np.float64).ravel()
-    audio = 0.9 * audio / max(float(np.max(np.abs(audio))) if len(audio) else 0.0, 0.01)
+    audio = peak_normalise(audio)
     padded = np.pad(audio, n_fft // 2, mode="reflect")
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
@@ -225,7 +231,7 @@ def ttskit_mel(audio: np.ndarray) -> np.ndarray:
     stft = TacotronSTFT(MEL["n_fft"], MEL["hop"], MEL["n_fft"], MEL["n_mels"], MEL["rate"], MEL["fmin"],
                         MEL["fmax"])
     audio = np.asarray(audio, np.float32).ravel()
-    audio = 0.9 * audio / max(float(np.max(np.abs(audio))), 0.01)
+    audio = peak_normalise(audio)
     with torch.no_grad():
         return stft.mel_spectrogram(torch.from_numpy(audio)[None])[0].numpy()
 
