@@ -347,9 +347,9 @@ def build(out: Path, sdist_dir: Path, per_generator: int, seed: int, *, reuse: b
             add("griffinlim", i, lambda c=crop, k=i: griffin_lim(c, seed=k), speaker, "spoof", split)
         print("griffinlim done", flush=True)
     if "melgan_resynth" in generators:
-        _melgan_clips(add, have, ami_crops, arctic_audio, resynth_clips)
+        _melgan_clips(add, ami_crops, arctic_audio, resynth_clips)
     if "smallvoc_resynth" in generators:
-        _small_vocoder_clips(add, have, out / "vocoders", ami_crops, arctic_audio, resynth_clips, seed)
+        _small_vocoder_clips(add, out / "vocoders", ami_crops, arctic_audio, resynth_clips, seed)
 
     meta = out / "meta.csv"
     with meta.open("w", newline="", encoding="utf-8") as handle:
@@ -401,49 +401,53 @@ def resynth_sources(ami_crops: list, arctic, counts: tuple[int, int],
     return picked
 
 
-def _melgan_clips(add, have, ami_crops, arctic, counts: tuple[int, int]) -> None:
+def _copy_synthesis_clips(add, generator: str, sources, load_vocoder, resynthesise) -> None:
+    """`sources` (speaker, split, audio) through a vocoder, one clip each: `load_vocoder(audio)` runs
+    on the first clip that --reuse does not find on disk (so a full reuse loads nothing), and
+    `resynthesise(audio, vocoder)` makes each clip."""
+    vocoders: list = []
+    started = time.time()
+    for i, (speaker, split, audio) in enumerate(sources):
+        def make(audio=audio):
+            vocoders or vocoders.append(load_vocoder(audio))
+            return resynthesise(audio, vocoders[0])
+        add(generator, i, make, speaker, "spoof", split)
+    print(f"{generator} done, {time.time() - started:.0f} s", flush=True)
+
+
+def _melgan_clips(add, ami_crops, arctic, counts: tuple[int, int]) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from ttskit_voice import MEL, MelganVocoder, _resample, resynthesize, ttskit_mel, vocoder_mel
 
-    vocoder = None
-    started = time.time()
-    for i, (speaker, split, audio) in enumerate(resynth_sources(ami_crops, arctic, counts)):
-        if have("melgan_resynth", i):
-            add("melgan_resynth", i, None, speaker, "spoof", split)
-            continue
-        if vocoder is None:
-            vocoder = MelganVocoder()
-            # The numpy mel must be the one the vocoder was trained on: checked against ttskit's own.
-            probe = _resample(audio, SR, MEL["rate"])
-            gap = float(np.max(np.abs(vocoder_mel(probe) - ttskit_mel(probe))))
-            if gap > 1e-3:
-                raise RuntimeError(f"vocoder_mel differs from ttskit's TacotronSTFT by {gap:.2g} (log units)")
-        add("melgan_resynth", i, resynthesize(audio, vocoder), speaker, "spoof", split)
-    print(f"melgan_resynth done, {time.time() - started:.0f} s", flush=True)
+    def load(audio):
+        vocoder = MelganVocoder()
+        # The numpy mel must be the one the vocoder was trained on: checked against ttskit's own.
+        probe = _resample(audio, SR, MEL["rate"])
+        gap = float(np.max(np.abs(vocoder_mel(probe) - ttskit_mel(probe))))
+        if gap > 1e-3:
+            raise RuntimeError(f"vocoder_mel differs from ttskit's TacotronSTFT by {gap:.2g} (log units)")
+        return vocoder
+
+    sources = resynth_sources(ami_crops, arctic, counts)
+    _copy_synthesis_clips(add, "melgan_resynth", sources, load, resynthesize)
 
 
-def _small_vocoder_clips(add, have, vocoder_dir: Path, ami_crops, arctic, counts: tuple[int, int],
+def _small_vocoder_clips(add, vocoder_dir: Path, ami_crops, arctic, counts: tuple[int, int],
                          seed: int) -> None:
     """Copy-synthesis through the small HiFi-GAN-style vocoder, trained first (or loaded from
     `vocoder_dir`) on the train-side AMI crops and ARCTIC only: no test meeting is ever heard by it."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from small_vocoder import cached_vocoder, resynthesize_small
 
+    def load(_audio):
+        training = [crop for _, s, crop in ami_crops if s == "train"]
+        training += [arctic] if arctic is not None else []
+        return cached_vocoder(vocoder_dir / f"small_hifi-seed{seed}.safetensors", training,
+                              steps=SMALL_VOCODER_STEPS[0], adversarial_steps=SMALL_VOCODER_STEPS[1],
+                              seed=seed)
+
     sources = resynth_sources(ami_crops, arctic, counts, offset=0.25)
-    vocoder = None
-    started = time.time()
-    for i, (speaker, split, audio) in enumerate(sources):
-        if have("smallvoc_resynth", i):
-            add("smallvoc_resynth", i, None, speaker, "spoof", split)
-            continue
-        if vocoder is None:
-            training = [crop for _, s, crop in ami_crops if s == "train"]
-            training += [arctic] if arctic is not None else []
-            vocoder = cached_vocoder(vocoder_dir / f"small_hifi-seed{seed}.safetensors", training,
-                                     steps=SMALL_VOCODER_STEPS[0], adversarial_steps=SMALL_VOCODER_STEPS[1],
-                                     seed=seed)
-        add("smallvoc_resynth", i, resynthesize_small(audio, vocoder), speaker, "spoof", split)
-    print(f"smallvoc_resynth done, {time.time() - started:.0f} s", flush=True)
+    _copy_synthesis_clips(add, "smallvoc_resynth", sources, load, resynthesize_small)
 
 
 def main(argv: list[str] | None = None) -> int:
