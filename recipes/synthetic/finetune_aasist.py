@@ -83,6 +83,35 @@ def encoder_nodes(windows: np.ndarray, cache: Path, batch: int = 16) -> tuple[np
     return spectral, temporal
 
 
+def _fit(model, params, logits_of, label, generator, *, epochs: int, lr: float, weight_decay: float,
+         seed: int, batch: int, progress: bool = False):
+    """Train `params` of `model` by generator-balanced cross-entropy over `epochs` of shuffled batches;
+    `logits_of(rows)` gives the logits of the rows (an index array). Label 1 = synthetic (AASIST's class
+    1 is bona fide)."""
+    import torch
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(seed)
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    weights = torch.from_numpy(_generator_weights(label, generator))
+    target = torch.from_numpy((np.asarray(label) == 0).astype(np.int64))
+    bar = tqdm(total=epochs * -(-len(target) // batch), desc="AASIST fine-tune", disable=not progress,
+               mininterval=30)
+    for _ in range(epochs):
+        order = rng.permutation(len(target))
+        for start in range(0, len(order), batch):
+            rows = order[start:start + batch]
+            index = torch.from_numpy(rows)
+            loss = (torch.nn.functional.cross_entropy(logits_of(rows), target[index], reduction="none")
+                    * weights[index]).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            bar.update()
+    bar.close()
+    return model.train(False)
+
+
 def finetune_back_end(spectral, temporal, label, generator, *, epochs: int, lr: float, seed: int,
                       batch: int = 32):
     """The packaged AASIST, its graph back end trained on (spectral, temporal) nodes; label 1 = synthetic."""
@@ -91,27 +120,13 @@ def finetune_back_end(spectral, temporal, label, generator, *, epochs: int, lr: 
     from liveinspect.models.voice.weights import load_aasist
 
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     model = load_aasist()
     front = {id(p) for m in (model.first_bn, model.encoder) for p in m.parameters()}
-    params = [p for p in model.parameters() if id(p) not in front]
-    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=1e-3)
-    weights = torch.from_numpy(_generator_weights(label, generator))
-    target = torch.from_numpy((label == 0).astype(np.int64))  # AASIST's class 1 is bona fide
     s_all, t_all = torch.from_numpy(spectral), torch.from_numpy(temporal)
     model.train(True)
-    for _ in range(epochs):
-        order = rng.permutation(len(label))
-        for start in range(0, len(order), batch):
-            pick = torch.from_numpy(order[start:start + batch])
-            _, logits = model.classify(s_all[pick], t_all[pick])
-            loss = (torch.nn.functional.cross_entropy(logits, target[pick], reduction="none")
-                    * weights[pick]).mean()
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-    model.train(False)
-    return model
+    return _fit(model, [p for p in model.parameters() if id(p) not in front],
+                lambda rows: model.classify(s_all[rows], t_all[rows])[1], label, generator, epochs=epochs,
+                lr=lr, weight_decay=1e-3, seed=seed, batch=batch)
 
 
 def finetune_whole(windows: np.ndarray, label, generator, *, epochs: int, lr: float, seed: int,
@@ -120,60 +135,48 @@ def finetune_whole(windows: np.ndarray, label, generator, *, epochs: int, lr: fl
     batch-norm statistics kept (batches of 8 are too small to re-estimate them). About 1 s per window
     per epoch on 2 cores: `--whole` runs it for the cells it names only."""
     import torch
-    from tqdm import tqdm
 
     from liveinspect.models.voice.weights import load_aasist
 
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     model = load_aasist()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    weights = torch.from_numpy(_generator_weights(label, generator))
-    target = torch.from_numpy((np.asarray(label) == 0).astype(np.int64))
     model.train(True)
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.train(False)
-    steps = tqdm(total=epochs * -(-len(target) // batch), desc="AASIST fine-tune", disable=not progress,
-                 mininterval=30)
-    for _ in range(epochs):
-        order = rng.permutation(len(target))
-        for start in range(0, len(order), batch):
-            pick = order[start:start + batch]
-            _, logits = model(torch.from_numpy(windows[pick].astype(np.float32)))
-            loss = (torch.nn.functional.cross_entropy(logits, target[pick], reduction="none")
-                    * weights[pick]).mean()
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            steps.update()
-    steps.close()
-    return model.train(False)
+    return _fit(model, list(model.parameters()),
+                lambda rows: model(torch.from_numpy(windows[rows].astype(np.float32)))[1], label, generator,
+                epochs=epochs, lr=lr, weight_decay=1e-4, seed=seed, batch=batch, progress=progress)
+
+
+def _spoof_scores(logits_of, n: int, batch: int) -> np.ndarray:
+    """Higher = more synthetic (minus the bona fide margin), `logits_of(slice)` batch by batch."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for start in range(0, n, batch):
+            logits = logits_of(slice(start, start + batch))
+            out.append((logits[:, 0] - logits[:, 1]).numpy())
+    return np.concatenate(out)
 
 
 def whole_spoof_scores(model, windows: np.ndarray, batch: int = 16) -> np.ndarray:
-    """Higher = more synthetic, from the whole model on (n, 64600) windows."""
+    """Spoof scores of the whole model on (n, 64600) windows."""
     import torch
 
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(windows), batch):
-            _, logits = model(torch.from_numpy(windows[start:start + batch].astype(np.float32)))
-            out.append((logits[:, 0] - logits[:, 1]).numpy())
-    return np.concatenate(out)
+    return _spoof_scores(lambda rows: model(torch.from_numpy(windows[rows].astype(np.float32)))[1],
+                         len(windows), batch)
 
 
 def spoof_scores(model, spectral, temporal, batch: int = 256) -> np.ndarray:
-    """Higher = more synthetic: minus the bona fide margin."""
+    """Spoof scores of the back end on encoder nodes."""
     import torch
 
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(spectral), batch):
-            _, logits = model.classify(torch.from_numpy(spectral[start:start + batch]),
-                                       torch.from_numpy(temporal[start:start + batch]))
-            out.append((logits[:, 0] - logits[:, 1]).numpy())
-    return np.concatenate(out)
+    def logits_of(rows):
+        return model.classify(torch.from_numpy(spectral[rows]), torch.from_numpy(temporal[rows]))[1]
+
+    return _spoof_scores(logits_of, len(spectral), batch)
 
 
 def held_out_cells(test) -> list[tuple[str, tuple[str, ...], str]]:

@@ -334,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     names = CANDIDATES[args.features]
     if args.save_features:
         def small(rows):
-            return replace(rows.select(names), x=rows.select(names).x.astype(np.float16))
+            picked = rows.select(names)
+            return replace(picked, x=picked.x.astype(np.float16))
         save_features(args.save_features, small(train), small(test))
         print(f"features -> {args.save_features}", flush=True)
     logo = comparison[args.features]["leave_one_generator_out"]
